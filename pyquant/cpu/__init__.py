@@ -1,0 +1,67 @@
+"""CPU kernels (Numba), one module per family; this file is the registry the API dispatches through.
+
+Every kernel is pure arithmetic over contiguous 2-D arrays and runs rows in parallel (``prange``):
+
+- ``quantize(x: float32[rows, n], out: uint8[rows, row_bytes])`` — ggml's ``quantize_row_<t>_ref``;
+- ``quantize_imatrix(x, w: float32[n], out)`` — ggml's ``quantize_<t>(…, quant_weights)``;
+- ``dequantize(data: uint8[rows, row_bytes], out: float32[rows, n])`` — ggml's ``dequantize_row_<t>``.
+
+Shapes, dtypes, validation and error messages live in :mod:`pyquant.quant`, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from gguf import GGMLQuantizationType
+
+# What ggml does with an importance matrix for a type:
+WEIGHTED = "weighted"  # quantize_<t> uses it (a different, weighted search)
+IGNORED = "ignored"  # quantize_<t> accepts it and ignores it (Q8_0, F16, BF16, F32)
+UNSUPPORTED = "unsupported"  # ggml has no quantize_<t> that takes one (Q8_1, Q8_K: dot-product operands)
+
+
+@dataclass(frozen=True)
+class Kernels:
+    quantize: Callable
+    dequantize: Callable
+    quantize_imatrix: Optional[Callable] = None
+    imatrix: str = WEIGHTED
+
+
+_KERNELS: dict[GGMLQuantizationType, Kernels] = {}
+_MODULES = ("floats", "legacy", "kquants")  # each calls register() for its types when imported
+
+
+def register(qtype: GGMLQuantizationType, kernels: Kernels) -> None:
+    if qtype in _KERNELS:
+        raise RuntimeError(f"CPU kernels for {qtype.name} registered twice")
+    if (kernels.imatrix == WEIGHTED) != (kernels.quantize_imatrix is not None):
+        raise RuntimeError(f"{qtype.name}: a weighted type needs quantize_imatrix, and only it")
+    _KERNELS[qtype] = kernels
+
+
+def _load() -> None:
+    for m in _MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{m}")
+        except ModuleNotFoundError as e:  # a family not written yet
+            if e.name != f"{__name__}.{m}":
+                raise
+
+
+def kernels(qtype: GGMLQuantizationType) -> Kernels:
+    if not _KERNELS:
+        _load()
+    try:
+        return _KERNELS[qtype]
+    except KeyError:
+        raise NotImplementedError(f"no CPU kernels for {qtype.name} yet") from None
+
+
+def available() -> tuple[GGMLQuantizationType, ...]:
+    if not _KERNELS:
+        _load()
+    return tuple(_KERNELS)

@@ -1,0 +1,70 @@
+"""F32, F16 and BF16 rows: ggml's ``ggml_fp32_to_fp16_row`` / ``ggml_fp32_to_bf16_row_ref`` and back."""
+
+from __future__ import annotations
+
+import numpy as np
+from gguf import GGMLQuantizationType as T
+from numba import njit, prange
+
+from . import IGNORED, Kernels, register
+from .common import PJIT, bf16_to_fp32, bits_f32, f32_bits, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16
+
+
+@njit(**PJIT)
+def quantize_rows_f32(x, out):
+    for r in prange(x.shape[0]):
+        for i in range(x.shape[1]):
+            u = f32_bits(x[r, i])
+            for b in range(4):
+                out[r, 4 * i + b] = np.uint8((u >> np.uint32(8 * b)) & np.uint32(0xFF))
+
+
+@njit(**PJIT)
+def dequantize_rows_f32(data, out):
+    for r in prange(out.shape[0]):
+        row = data[r]
+        for i in range(out.shape[1]):
+            u = (
+                np.uint32(row[4 * i])
+                | (np.uint32(row[4 * i + 1]) << np.uint32(8))
+                | (np.uint32(row[4 * i + 2]) << np.uint32(16))
+                | (np.uint32(row[4 * i + 3]) << np.uint32(24))
+            )
+            out[r, i] = bits_f32(u)
+
+
+@njit(**PJIT)
+def quantize_rows_f16(x, out):
+    for r in prange(x.shape[0]):
+        for i in range(x.shape[1]):
+            h = fp32_to_fp16(x[r, i])
+            out[r, 2 * i] = np.uint8(h & 0xFF)
+            out[r, 2 * i + 1] = np.uint8(h >> 8)
+
+
+@njit(**PJIT)
+def dequantize_rows_f16(data, out):
+    for r in prange(out.shape[0]):
+        for i in range(out.shape[1]):
+            out[r, i] = fp16_to_fp32(np.uint16(data[r, 2 * i]) | (np.uint16(data[r, 2 * i + 1]) << np.uint16(8)))
+
+
+@njit(**PJIT)
+def quantize_rows_bf16(x, out):
+    for r in prange(x.shape[0]):
+        for i in range(x.shape[1]):
+            h = fp32_to_bf16(x[r, i])
+            out[r, 2 * i] = np.uint8(h & 0xFF)
+            out[r, 2 * i + 1] = np.uint8(h >> 8)
+
+
+@njit(**PJIT)
+def dequantize_rows_bf16(data, out):
+    for r in prange(out.shape[0]):
+        for i in range(out.shape[1]):
+            out[r, i] = bf16_to_fp32(np.uint16(data[r, 2 * i]) | (np.uint16(data[r, 2 * i + 1]) << np.uint16(8)))
+
+
+register(T.F32, Kernels(quantize_rows_f32, dequantize_rows_f32, imatrix=IGNORED))
+register(T.F16, Kernels(quantize_rows_f16, dequantize_rows_f16, imatrix=IGNORED))
+register(T.BF16, Kernels(quantize_rows_bf16, dequantize_rows_bf16, imatrix=IGNORED))
