@@ -15,6 +15,7 @@ from numba import njit, prange
 
 from . import UNSUPPORTED, WEIGHTED, Kernels, register
 from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .search import make_q3_quants, make_qx_quants, nearest_int
 
 QK_K = 256
 Q3_K_BYTES = 110
@@ -149,6 +150,114 @@ def dequantize_rows_q3_K(data, out):
                             y[yb + k] = s * f32(q + 4 * hb - 4)
 
 
+@njit(**JIT)
+def _q3_K_finish(x, xb, o, ob, L):
+    """The tail both Q3_K quantizers share: requantize with the stored scales, then pack hmask and qs."""
+    d_all = _half(o, ob + 108)
+    for j in range(16):
+        d = d_all * f32(_q3_scale(o, ob + 96, j) - 32)
+        if d == f32(0.0):
+            continue  # L keeps the search's levels
+        for ii in range(16):
+            l = nearest_int(x[xb + 16 * j + ii] / d)
+            l = max(-4, min(3, l))
+            L[16 * j + ii] = l + 4
+    for m in range(32):
+        o[ob + m] = np.uint8(0)
+    # the high bit of quant j goes to hmask[j % 32], bit j // 32
+    for j in range(QK_K):
+        if L[j] > 3:
+            o[ob + (j % 32)] |= np.uint8(1 << (j // 32))
+            L[j] -= 4
+    for jj in range(0, QK_K, 128):
+        for l in range(32):
+            o[ob + 32 + jj // 4 + l] = np.uint8(
+                L[jj + l] | (L[jj + l + 32] << 2) | (L[jj + l + 64] << 4) | (L[jj + l + 96] << 6)
+            )
+
+
+@njit(**JIT)
+def _q3_put_scale(o, ob, j, l):
+    """Pack the j-th 6-bit scale l (0..63) into a zeroed scales[12]: low nibbles, then 2-bit high parts."""
+    sb = ob + 96
+    if j < 8:
+        o[sb + j] = np.uint8(l & 0xF)
+    else:
+        o[sb + j - 8] |= np.uint8((l & 0xF) << 4)
+    o[sb + 8 + (j % 4)] |= np.uint8((l >> 4) << (2 * (j // 4)))
+
+
+@njit(**PJIT)
+def quantize_rows_q3_K(x, out):
+    """ggml's quantize_row_q3_K_ref."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        L = np.empty(QK_K, dtype=np.int8)
+        scales = np.empty(16, dtype=np.float32)
+        for i in range(nb):
+            xb = i * QK_K
+            ob = i * Q3_K_BYTES
+            max_scale = f32(0.0)
+            amax = f32(0.0)
+            for j in range(16):
+                s = make_q3_quants(16, 4, xr[xb + 16 * j: xb + 16 * j + 16], L[16 * j: 16 * j + 16], True)
+                scales[j] = s
+                if abs(s) > amax:
+                    amax = abs(s)
+                    max_scale = s
+            for j in range(12):
+                o[ob + 96 + j] = np.uint8(0)
+            if max_scale != f32(0.0):
+                iscale = f32(-32.0) / max_scale
+                for j in range(16):
+                    l = np.int32(np.int8(nearest_int(iscale * scales[j])))  # C stores it in an int8_t first
+                    l = max(-32, min(31, l)) + 32
+                    _q3_put_scale(o, ob, j, l)
+                _put_half(o, ob + 108, f32(1.0) / iscale)
+            else:
+                _put_half(o, ob + 108, f32(0.0))
+            _q3_K_finish(xr, xb, o, ob, L)
+
+
+@njit(**PJIT)
+def quantize_imatrix_rows_q3_K(x, qw, out):
+    """ggml's quantize_q3_K with quant_weights (quantize_row_q3_K_impl), row by row."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        L = np.empty(QK_K, dtype=np.int8)
+        scales = np.empty(16, dtype=np.float32)
+        weight = np.empty(16, dtype=np.float32)
+        sw = np.empty(16, dtype=np.float32)
+        Ls = np.empty(16, dtype=np.int8)
+        for i in range(nb):
+            xb = i * QK_K
+            ob = i * Q3_K_BYTES
+            sumx2 = f32(0.0)
+            for j in range(QK_K):
+                sumx2 += xr[xb + j] * xr[xb + j]
+            sigma2 = f32(2.0) * sumx2 / f32(QK_K)
+            for j in range(16):
+                for l in range(16):
+                    v = xr[xb + 16 * j + l]
+                    weight[l] = qw[xb + 16 * j + l] * np.sqrt(sigma2 + v * v)
+                sumw = f32(0.0)
+                for l in range(16):
+                    sumw += weight[l]
+                sw[j] = sumw
+                scales[j] = make_qx_quants(16, 4, xr[xb + 16 * j: xb + 16 * j + 16], L[16 * j: 16 * j + 16], 1, weight, True)
+            for j in range(12):
+                o[ob + 96 + j] = np.uint8(0)
+            d_block = make_qx_quants(16, 32, scales, Ls, 1, sw, True)
+            for j in range(16):
+                _q3_put_scale(o, ob, j, np.int32(Ls[j]))
+            _put_half(o, ob + 108, d_block)
+            _q3_K_finish(xr, xb, o, ob, L)
+
+
 # ----------------------------------------------------------------------------------------------- Q6_K
 
 
@@ -180,4 +289,80 @@ def dequantize_rows_q6_K(data, out):
                     y[yb + 96 + l] = ds[is_ + 6] * f32(((b >> 4) | (((c >> 6) & 3) << 4)) - 32)
 
 
+@njit(**JIT)
+def _q6_K_finish(x, xb, o, ob, L, scales):
+    """The tail both Q6_K quantizers share: int8 scales, requantization, ql/qh packing."""
+    max_scale = f32(0.0)
+    max_abs_scale = f32(0.0)
+    for ib in range(16):
+        if abs(scales[ib]) > max_abs_scale:
+            max_abs_scale = abs(scales[ib])
+            max_scale = scales[ib]
+    if max_abs_scale < f32(1e-15):  # GROUP_MAX_EPS
+        for j in range(Q6_K_BYTES):
+            o[ob + j] = np.uint8(0)
+        return
+    iscale = f32(-128.0) / max_scale
+    _put_half(o, ob + 208, f32(1.0) / iscale)
+    for ib in range(16):
+        o[ob + 192 + ib] = np.uint8(min(127, nearest_int(iscale * scales[ib])) & 0xFF)
+    d_all = _half(o, ob + 208)
+    for j in range(16):
+        d = d_all * f32(np.int8(o[ob + 192 + j]))
+        if d == f32(0.0):
+            continue  # L keeps the search's levels
+        for ii in range(16):
+            l = nearest_int(x[xb + 16 * j + ii] / d)
+            l = max(-32, min(31, l))
+            L[16 * j + ii] = l + 32
+    for h in range(2):
+        jj = 128 * h
+        ql = ob + 64 * h
+        qh = ob + 128 + 32 * h
+        for l in range(32):
+            a = np.int32(L[jj + l])
+            b = np.int32(L[jj + l + 32])
+            c = np.int32(L[jj + l + 64])
+            e = np.int32(L[jj + l + 96])
+            o[ql + l] = np.uint8((a & 0xF) | ((c & 0xF) << 4))
+            o[ql + 32 + l] = np.uint8((b & 0xF) | ((e & 0xF) << 4))
+            o[qh + l] = np.uint8(((a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6)) & 0xFF)
+
+
+@njit(**PJIT)
+def quantize_rows_q6_K(x, out):
+    """ggml's quantize_row_q6_K_ref."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        L = np.empty(QK_K, dtype=np.int8)
+        scales = np.empty(16, dtype=np.float32)
+        for i in range(nb):
+            xb = i * QK_K
+            for ib in range(16):
+                xs = xr[xb + 16 * ib: xb + 16 * ib + 16]
+                scales[ib] = make_qx_quants(16, 32, xs, L[16 * ib: 16 * ib + 16], 1, xs, False)
+            _q6_K_finish(xr, xb, o, i * Q6_K_BYTES, L, scales)
+
+
+@njit(**PJIT)
+def quantize_imatrix_rows_q6_K(x, qw, out):
+    """ggml's quantize_q6_K with quant_weights (quantize_row_q6_K_impl): the weights go to make_qx_quants as is."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        L = np.empty(QK_K, dtype=np.int8)
+        scales = np.empty(16, dtype=np.float32)
+        for i in range(nb):
+            xb = i * QK_K
+            for ib in range(16):
+                a = xb + 16 * ib
+                scales[ib] = make_qx_quants(16, 32, xr[a: a + 16], L[16 * ib: 16 * ib + 16], 1, qw[a: a + 16], True)
+            _q6_K_finish(xr, xb, o, i * Q6_K_BYTES, L, scales)
+
+
+register(T.Q3_K, Kernels(quantize_rows_q3_K, dequantize_rows_q3_K, quantize_imatrix_rows_q3_K, imatrix=WEIGHTED))
+register(T.Q6_K, Kernels(quantize_rows_q6_K, dequantize_rows_q6_K, quantize_imatrix_rows_q6_K, imatrix=WEIGHTED))
 register(T.Q8_K, Kernels(quantize_rows_q8_K, dequantize_rows_q8_K, imatrix=UNSUPPORTED))
