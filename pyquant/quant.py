@@ -37,10 +37,8 @@ def check_input(x: ArrayLike, qtype: GGMLQuantizationType) -> np.ndarray:
             f"row length {n} is not a multiple of {qtype.name}'s block size {lay.block_size}"
             f" (array shape {arr.shape})"
         )
-    x32 = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.dtype == np.float64 and x32.size:
-        # float64 values beyond float32's range become inf here; report them as what they are
-        pass
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: reported below
+        x32 = np.ascontiguousarray(arr, dtype=np.float32)
     rows = _rows_2d(x32)
     finite = np.isfinite(rows).all(axis=1)
     if not finite.all():
@@ -77,10 +75,9 @@ def quantize_array(x: ArrayLike, qtype: QTypeLike, imatrix: Optional[ArrayLike] 
     t = qtype_of(qtype)
     x32 = check_input(x, t)
     n = x32.shape[-1]
+    w = None if imatrix is None else check_imatrix(imatrix, n)
     k = cpu.kernels(t)
-    w = None
-    if imatrix is not None:
-        w = check_imatrix(imatrix, n)
+    if w is not None:
         if k.imatrix == cpu.UNSUPPORTED:
             raise QuantizationError(
                 f"{t.name} has no importance-weighted quantizer in ggml (it is a dot-product operand type); "
