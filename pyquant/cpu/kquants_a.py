@@ -1,0 +1,471 @@
+"""Q2_K, Q4_K and Q5_K: ggml's k-quants with a per-block minimum (``ggml-quants.c``), bit-exact.
+
+Quantizers follow ``quantize_row_<t>_ref`` (no importance matrix) and ``quantize_row_<t>_impl`` (with one);
+dequantizers follow ``dequantize_row_<t>``. All arithmetic is float32 in ggml's evaluation order.
+Dequantizers are written as simple loops over 16 or 32 elements of contiguous slices so LLVM vectorizes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gguf import GGMLQuantizationType as T
+from numba import njit, prange
+
+from . import WEIGHTED, Kernels, register
+from .common import JIT, PJIT, f32, fp16_to_fp32, fp32_to_fp16
+from .search import get_scale_min_k4, make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int
+
+QK_K = 256
+Q2_K_BYTES = 84  # scales[16] qs[64] d dmin
+Q4_K_BYTES = 144  # d dmin scales[12] qs[128]
+Q5_K_BYTES = 176  # d dmin scales[12] qh[32] qs[128]
+
+
+@njit(**JIT)
+def _get_half(b, pos):
+    return fp16_to_fp32(np.uint16(b[pos]) | (np.uint16(b[pos + 1]) << np.uint16(8)))
+
+
+@njit(**JIT)
+def _put_half(b, pos, h):
+    b[pos] = np.uint8(h & np.uint16(0xFF))
+    b[pos + 1] = np.uint8(h >> np.uint16(8))
+
+
+@njit(**JIT)
+def _scale_min_k4(j, b, o):
+    """ggml's get_scale_min_k4 over the 12 packed scale bytes at ``b[o:]``: returns (scale, min)."""
+    if j < 4:
+        return np.int32(b[o + j] & 63), np.int32(b[o + j + 4] & 63)
+    d = (b[o + j + 4] & 0xF) | ((b[o + j - 4] >> 6) << 4)
+    m = (b[o + j + 4] >> 4) | ((b[o + j] >> 6) << 4)
+    return np.int32(d), np.int32(m)
+
+
+# ----------------------------------------------------------------------------------------------- dequantize
+
+
+@njit(**PJIT)
+def dequantize_q2_k(data, out):
+    """ggml's dequantize_row_q2_K, rows in parallel."""
+    nb = out.shape[1] // QK_K
+    for r in prange(out.shape[0]):
+        row = data[r]
+        y = out[r]
+        for i in range(nb):
+            o = i * Q2_K_BYTES
+            d = _get_half(row, o + 80)
+            mn = _get_half(row, o + 82)
+            for n in range(2):
+                qo = o + 16 + 32 * n
+                so = o + 8 * n
+                base = i * QK_K + 128 * n
+                dl0 = d * f32(row[so] & 0xF)
+                ml0 = mn * f32(row[so] >> 4)
+                dl1 = d * f32(row[so + 2] & 0xF)
+                ml1 = mn * f32(row[so + 2] >> 4)
+                dl2 = d * f32(row[so + 4] & 0xF)
+                ml2 = mn * f32(row[so + 4] >> 4)
+                dl3 = d * f32(row[so + 6] & 0xF)
+                ml3 = mn * f32(row[so + 6] >> 4)
+                dh0 = d * f32(row[so + 1] & 0xF)
+                mh0 = mn * f32(row[so + 1] >> 4)
+                dh1 = d * f32(row[so + 3] & 0xF)
+                mh1 = mn * f32(row[so + 3] >> 4)
+                dh2 = d * f32(row[so + 5] & 0xF)
+                mh2 = mn * f32(row[so + 5] >> 4)
+                dh3 = d * f32(row[so + 7] & 0xF)
+                mh3 = mn * f32(row[so + 7] >> 4)
+                # element 32*j + l (+16) of this half takes bits 2j of byte l (+16), scale byte 2j (+1)
+                for l in range(16):
+                    a = row[qo + l]
+                    b = row[qo + 16 + l]
+                    y[base + l] = dl0 * f32(a & np.uint8(3)) - ml0
+                    y[base + 16 + l] = dh0 * f32(b & np.uint8(3)) - mh0
+                    y[base + 32 + l] = dl1 * f32((a >> np.uint8(2)) & np.uint8(3)) - ml1
+                    y[base + 48 + l] = dh1 * f32((b >> np.uint8(2)) & np.uint8(3)) - mh1
+                    y[base + 64 + l] = dl2 * f32((a >> np.uint8(4)) & np.uint8(3)) - ml2
+                    y[base + 80 + l] = dh2 * f32((b >> np.uint8(4)) & np.uint8(3)) - mh2
+                    y[base + 96 + l] = dl3 * f32(a >> np.uint8(6)) - ml3
+                    y[base + 112 + l] = dh3 * f32(b >> np.uint8(6)) - mh3
+
+
+@njit(**PJIT)
+def dequantize_q4_k(data, out):
+    """ggml's dequantize_row_q4_K, rows in parallel."""
+    nb = out.shape[1] // QK_K
+    for r in prange(out.shape[0]):
+        row = data[r]
+        y = out[r]
+        for i in range(nb):
+            o = i * Q4_K_BYTES
+            d = _get_half(row, o)
+            mn = _get_half(row, o + 2)
+            for jj in range(4):
+                s1, m1i = _scale_min_k4(2 * jj, row, o + 4)
+                s2, m2i = _scale_min_k4(2 * jj + 1, row, o + 4)
+                d1 = d * f32(s1)
+                m1 = mn * f32(m1i)
+                d2 = d * f32(s2)
+                m2 = mn * f32(m2i)
+                qo = o + 16 + 32 * jj
+                base = i * QK_K + 64 * jj
+                # one loop for both nibbles: a body too big for LLVM to unroll fully, so it vectorizes
+                for l in range(32):
+                    q = row[qo + l]
+                    y[base + l] = d1 * f32(q & np.uint8(0xF)) - m1
+                    y[base + 32 + l] = d2 * f32(q >> np.uint8(4)) - m2
+
+
+@njit(**PJIT)
+def dequantize_q5_k(data, out):
+    """ggml's dequantize_row_q5_K, rows in parallel."""
+    nb = out.shape[1] // QK_K
+    for r in prange(out.shape[0]):
+        row = data[r]
+        y = out[r]
+        for i in range(nb):
+            o = i * Q5_K_BYTES
+            d = _get_half(row, o)
+            mn = _get_half(row, o + 2)
+            for jj in range(4):
+                s1, m1i = _scale_min_k4(2 * jj, row, o + 4)
+                s2, m2i = _scale_min_k4(2 * jj + 1, row, o + 4)
+                d1 = d * f32(s1)
+                m1 = mn * f32(m1i)
+                d2 = d * f32(s2)
+                m2 = mn * f32(m2i)
+                qo = o + 48 + 32 * jj
+                ho = o + 16
+                sh1 = np.uint8(2 * jj)
+                sh2 = np.uint8(2 * jj + 1)
+                base = i * QK_K + 64 * jj
+                for l in range(32):
+                    q = row[qo + l]
+                    h = row[ho + l]
+                    y[base + l] = d1 * f32((q & np.uint8(0xF)) | (((h >> sh1) & np.uint8(1)) << np.uint8(4))) - m1
+                    y[base + 32 + l] = d2 * f32((q >> np.uint8(4)) | (((h >> sh2) & np.uint8(1)) << np.uint8(4))) - m2
+
+
+# ------------------------------------------------------------------------------------------------- quantize
+
+
+@njit(**JIT)
+def _q2_k_finish(x, xo, row, o, L, d_bits, dmin_bits):
+    """Tail shared by Q2_K's quantizers: write d/dmin, requantize against the stored scales, pack the levels."""
+    _put_half(row, o + 80, d_bits)
+    _put_half(row, o + 82, dmin_bits)
+    dd = fp16_to_fp32(d_bits)
+    dmn = fp16_to_fp32(dmin_bits)
+    for j in range(16):
+        sc = row[o + j]
+        d = dd * f32(sc & 0xF)
+        if d == 0:
+            continue
+        dm = dmn * f32(sc >> 4)
+        for ii in range(16):
+            l = nearest_int((x[xo + 16 * j + ii] + dm) / d)
+            L[16 * j + ii] = max(0, min(3, l))
+    for half in range(2):
+        for l in range(32):
+            b = 128 * half + l
+            row[o + 16 + 32 * half + l] = np.uint8(L[b] | (L[b + 32] << 2) | (L[b + 64] << 4) | (L[b + 96] << 6))
+
+
+@njit(**PJIT)
+def quantize_q2_k(x, out):
+    """ggml's quantize_row_q2_K_ref, rows in parallel."""
+    nb = x.shape[1] // QK_K
+    q4scale = f32(15.0)
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        row = out[r]
+        L = np.empty(QK_K, np.uint8)
+        Laux = np.empty(16, np.uint8)
+        weights = np.empty(16, np.float32)
+        mins = np.empty(16, np.float32)
+        scales = np.empty(16, np.float32)
+        the_min = np.empty(1, np.float32)
+        for i in range(nb):
+            xo = i * QK_K
+            o = i * Q2_K_BYTES
+            max_scale = f32(0.0)
+            max_min = f32(0.0)
+            for j in range(16):
+                xs = xr[xo + 16 * j:xo + 16 * j + 16]
+                for l in range(16):
+                    weights[l] = abs(xs[l])
+                scale = make_qkx2_quants(16, 3, xs, weights, L[16 * j:16 * j + 16], the_min, Laux,
+                                         f32(-0.5), f32(0.1), 15, True)
+                scales[j] = scale
+                mins[j] = the_min[0]
+                if scale > max_scale:
+                    max_scale = scale
+                if the_min[0] > max_min:
+                    max_min = the_min[0]
+            if max_scale > 0:
+                iscale = q4scale / max_scale
+                for j in range(16):
+                    row[o + j] = np.uint8(nearest_int(iscale * scales[j]) & 0xFF)
+                d_bits = fp32_to_fp16(max_scale / q4scale)
+            else:
+                for j in range(16):
+                    row[o + j] = 0
+                d_bits = fp32_to_fp16(f32(0.0))
+            if max_min > 0:
+                iscale = q4scale / max_min
+                for j in range(16):
+                    l = nearest_int(iscale * mins[j])
+                    row[o + j] = np.uint8((np.int32(row[o + j]) | (l << 4)) & 0xFF)
+                dmin_bits = fp32_to_fp16(max_min / q4scale)
+            else:
+                dmin_bits = fp32_to_fp16(f32(0.0))
+            _q2_k_finish(xr, xo, row, o, L, d_bits, dmin_bits)
+
+
+@njit(**PJIT)
+def quantize_imatrix_q2_k(x, qw, out):
+    """ggml's quantize_q2_K with quant_weights (quantize_row_q2_K_impl), rows in parallel."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        row = out[r]
+        L = np.empty(QK_K, np.uint8)
+        Laux = np.empty(16, np.uint8)
+        weight = np.empty(16, np.float32)
+        mins = np.empty(16, np.float32)
+        scales = np.empty(16, np.float32)
+        sw = np.empty(16, np.float32)
+        Ls = np.empty(16, np.uint8)
+        Lm = np.empty(16, np.uint8)
+        the_min = np.empty(1, np.float32)
+        for i in range(nb):
+            xo = i * QK_K
+            o = i * Q2_K_BYTES
+            sumx2 = f32(0.0)
+            for j in range(QK_K):
+                sumx2 += xr[xo + j] * xr[xo + j]
+            sigma2 = sumx2 / f32(QK_K)
+            for j in range(16):
+                xs = xr[xo + 16 * j:xo + 16 * j + 16]
+                for l in range(16):
+                    weight[l] = qw[xo + 16 * j + l] * np.sqrt(sigma2 + xs[l] * xs[l])
+                s = f32(0.0)
+                for l in range(16):
+                    s += weight[l]
+                sw[j] = s
+                scales[j] = make_qkx3_quants(16, 3, xs, weight, True, L[16 * j:16 * j + 16], the_min, Laux,
+                                             f32(-0.9), f32(0.05), 36, False)
+                mins[j] = the_min[0]
+            dm = make_qp_quants(16, 15, scales, Ls, sw)
+            mm = make_qp_quants(16, 15, mins, Lm, sw)
+            for j in range(16):
+                row[o + j] = np.uint8((np.int32(Ls[j]) | (np.int32(Lm[j]) << 4)) & 0xFF)
+            _q2_k_finish(xr, xo, row, o, L, fp32_to_fp16(dm), fp32_to_fp16(mm))
+
+
+@njit(**JIT)
+def _pack_scales_k4(row, so, j, ls, lm):
+    """The 6-bit scale/min packing of Q4_K and Q5_K (12 bytes at row[so:]), C's uint8 truncations kept."""
+    if j < 4:
+        row[so + j] = np.uint8(ls)
+        row[so + j + 4] = np.uint8(lm)
+    else:
+        row[so + j + 4] = np.uint8(((ls & 0xF) | ((lm & 0xF) << 4)) & 0xFF)
+        row[so + j - 4] = np.uint8((np.int32(row[so + j - 4]) | ((ls >> 4) << 6)) & 0xFF)
+        row[so + j] = np.uint8((np.int32(row[so + j]) | ((lm >> 4) << 6)) & 0xFF)
+
+
+@njit(**JIT)
+def _requantize_k4(x, xo, row, o, L, nmax):
+    """Q4_K/Q5_K: levels against the stored half d/dmin and 6-bit scales (sub-blocks with d == 0 keep theirs)."""
+    dd = fp16_to_fp32(np.uint16(row[o]) | (np.uint16(row[o + 1]) << np.uint16(8)))
+    dmn = fp16_to_fp32(np.uint16(row[o + 2]) | (np.uint16(row[o + 3]) << np.uint16(8)))
+    for j in range(8):
+        sc, m = get_scale_min_k4(j, row, o + 4)
+        d = dd * f32(sc)
+        if d == 0:
+            continue
+        dm = dmn * f32(m)
+        for ii in range(32):
+            l = nearest_int((x[xo + 32 * j + ii] + dm) / d)
+            L[32 * j + ii] = max(0, min(nmax, l))
+
+
+@njit(**JIT)
+def _ref_scales_k4(xr, xo, row, o, L, Laux, weights, scales, mins, the_min, nmax, rmin, rdelta, nstep):
+    """Body of quantize_row_q4_K_ref / quantize_row_q5_K_ref up to the requantization."""
+    max_scale = f32(0.0)
+    max_min = f32(0.0)
+    for j in range(8):
+        xs = xr[xo + 32 * j:xo + 32 * j + 32]
+        sum_x2 = f32(0.0)
+        for l in range(32):
+            sum_x2 += xs[l] * xs[l]
+        av_x = np.sqrt(sum_x2 / f32(32.0))
+        for l in range(32):
+            weights[l] = av_x + abs(xs[l])
+        scale = make_qkx2_quants(32, nmax, xs, weights, L[32 * j:32 * j + 32], the_min, Laux,
+                                 rmin, rdelta, nstep, False)
+        scales[j] = scale
+        mins[j] = the_min[0]
+        if scale > max_scale:
+            max_scale = scale
+        if the_min[0] > max_min:
+            max_min = the_min[0]
+    inv_scale = f32(63.0) / max_scale if max_scale > 0 else f32(0.0)
+    inv_min = f32(63.0) / max_min if max_min > 0 else f32(0.0)
+    for j in range(8):
+        ls = min(63, nearest_int(inv_scale * scales[j]) & 0xFF)
+        lm = min(63, nearest_int(inv_min * mins[j]) & 0xFF)
+        _pack_scales_k4(row, o + 4, j, ls, lm)
+    _put_half(row, o, fp32_to_fp16(max_scale / f32(63.0)))
+    _put_half(row, o + 2, fp32_to_fp16(max_min / f32(63.0)))
+
+
+@njit(**JIT)
+def _impl_scales_k4(xr, xo, qw, row, o, L, Laux, weights, scales, mins, sw, Ls, Lm, the_min, nmax, clamp63):
+    """Body of quantize_row_q4_K_impl / quantize_row_q5_K_impl (with quant_weights) up to the requantization."""
+    sum_x2 = f32(0.0)
+    for l in range(QK_K):
+        sum_x2 += xr[xo + l] * xr[xo + l]
+    sigma2 = f32(2.0) * sum_x2 / f32(QK_K)
+    for j in range(8):
+        xs = xr[xo + 32 * j:xo + 32 * j + 32]
+        for l in range(32):
+            weights[l] = qw[xo + 32 * j + l] * np.sqrt(sigma2 + xs[l] * xs[l])
+        sumw = f32(0.0)
+        for l in range(32):
+            sumw += weights[l]
+        sw[j] = sumw
+        scales[j] = make_qkx3_quants(32, nmax, xs, weights, True, L[32 * j:32 * j + 32], the_min, Laux,
+                                     f32(-0.9), f32(0.05), 36, False)
+        mins[j] = the_min[0]
+    d_block = make_qp_quants(8, 63, scales, Ls, sw)
+    m_block = make_qp_quants(8, 63, mins, Lm, sw)
+    for j in range(8):
+        ls = np.int32(Ls[j])
+        lm = np.int32(Lm[j])
+        if clamp63:  # Q5_K clamps, Q4_K does not (make_qp_quants already keeps them <= 63)
+            ls = min(63, ls)
+            lm = min(63, lm)
+        _pack_scales_k4(row, o + 4, j, ls, lm)
+    _put_half(row, o, fp32_to_fp16(d_block))
+    _put_half(row, o + 2, fp32_to_fp16(m_block))
+
+
+@njit(**JIT)
+def _pack_q4_k(row, o, L):
+    for jj in range(4):
+        for l in range(32):
+            row[o + 16 + 32 * jj + l] = np.uint8(L[64 * jj + l] | (L[64 * jj + 32 + l] << 4))
+
+
+@njit(**JIT)
+def _pack_q5_k(row, o, L):
+    for l in range(32):
+        h = 0
+        for jj in range(4):
+            l1 = np.int32(L[64 * jj + l])
+            l2 = np.int32(L[64 * jj + 32 + l])
+            if l1 > 15:
+                l1 -= 16
+                h |= 1 << (2 * jj)
+            if l2 > 15:
+                l2 -= 16
+                h |= 2 << (2 * jj)
+            row[o + 48 + 32 * jj + l] = np.uint8((l1 | (l2 << 4)) & 0xFF)
+        row[o + 16 + l] = np.uint8(h)
+
+
+@njit(**PJIT)
+def quantize_q4_k(x, out):
+    """ggml's quantize_row_q4_K_ref, rows in parallel."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        row = out[r]
+        L = np.empty(QK_K, np.uint8)
+        Laux = np.empty(32, np.uint8)
+        weights = np.empty(32, np.float32)
+        mins = np.empty(8, np.float32)
+        scales = np.empty(8, np.float32)
+        the_min = np.empty(1, np.float32)
+        for i in range(nb):
+            o = i * Q4_K_BYTES
+            _ref_scales_k4(xr, i * QK_K, row, o, L, Laux, weights, scales, mins, the_min, 15,
+                           f32(-1.0), f32(0.1), 20)
+            _requantize_k4(xr, i * QK_K, row, o, L, 15)
+            _pack_q4_k(row, o, L)
+
+
+@njit(**PJIT)
+def quantize_imatrix_q4_k(x, qw, out):
+    """ggml's quantize_q4_K with quant_weights (quantize_row_q4_K_impl), rows in parallel."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        row = out[r]
+        L = np.empty(QK_K, np.uint8)
+        Laux = np.empty(32, np.uint8)
+        weights = np.empty(32, np.float32)
+        mins = np.empty(8, np.float32)
+        scales = np.empty(8, np.float32)
+        sw = np.empty(8, np.float32)
+        Ls = np.empty(8, np.uint8)
+        Lm = np.empty(8, np.uint8)
+        the_min = np.empty(1, np.float32)
+        for i in range(nb):
+            o = i * Q4_K_BYTES
+            _impl_scales_k4(xr, i * QK_K, qw, row, o, L, Laux, weights, scales, mins, sw, Ls, Lm, the_min, 15, False)
+            _requantize_k4(xr, i * QK_K, row, o, L, 15)
+            _pack_q4_k(row, o, L)
+
+
+@njit(**PJIT)
+def quantize_q5_k(x, out):
+    """ggml's quantize_row_q5_K_ref, rows in parallel."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        row = out[r]
+        L = np.empty(QK_K, np.uint8)
+        Laux = np.empty(32, np.uint8)
+        weights = np.empty(32, np.float32)
+        mins = np.empty(8, np.float32)
+        scales = np.empty(8, np.float32)
+        the_min = np.empty(1, np.float32)
+        for i in range(nb):
+            o = i * Q5_K_BYTES
+            _ref_scales_k4(xr, i * QK_K, row, o, L, Laux, weights, scales, mins, the_min, 31,
+                           f32(-0.5), f32(0.1), 15)
+            _requantize_k4(xr, i * QK_K, row, o, L, 31)
+            _pack_q5_k(row, o, L)
+
+
+@njit(**PJIT)
+def quantize_imatrix_q5_k(x, qw, out):
+    """ggml's quantize_q5_K with quant_weights (quantize_row_q5_K_impl), rows in parallel."""
+    nb = x.shape[1] // QK_K
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        row = out[r]
+        L = np.empty(QK_K, np.uint8)
+        Laux = np.empty(32, np.uint8)
+        weights = np.empty(32, np.float32)
+        mins = np.empty(8, np.float32)
+        scales = np.empty(8, np.float32)
+        sw = np.empty(8, np.float32)
+        Ls = np.empty(8, np.uint8)
+        Lm = np.empty(8, np.uint8)
+        the_min = np.empty(1, np.float32)
+        for i in range(nb):
+            o = i * Q5_K_BYTES
+            _impl_scales_k4(xr, i * QK_K, qw, row, o, L, Laux, weights, scales, mins, sw, Ls, Lm, the_min, 31, True)
+            _requantize_k4(xr, i * QK_K, row, o, L, 31)
+            _pack_q5_k(row, o, L)
+
+
+register(T.Q2_K, Kernels(quantize_q2_k, dequantize_q2_k, quantize_imatrix_q2_k, WEIGHTED))
+register(T.Q4_K, Kernels(quantize_q4_k, dequantize_q4_k, quantize_imatrix_q4_k, WEIGHTED))
+register(T.Q5_K, Kernels(quantize_q5_k, dequantize_q5_k, quantize_imatrix_q5_k, WEIGHTED))
