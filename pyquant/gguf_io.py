@@ -1,0 +1,713 @@
+"""GGUF files in and out: memory-mapped reading, atomic streaming writing.
+
+Reading parses the header with :mod:`struct` over an ``mmap`` and returns tensors whose bytes are views of the
+mapping (no copy until used). gguf-py's ``GGUFReader`` builds one numpy view per array element, which takes
+tens of seconds on a 262k-token vocabulary; the tests check this reader against ``GGUFReader`` field by field.
+Writing goes through ``gguf.GGUFWriter`` (header, key/values and tensor infos first, then tensor data one
+tensor at a time), into a temporary file in the output's directory that is fsynced and renamed over the
+output only when complete: an error, a full disk or Ctrl-C leaves no partial file.
+
+Shapes are numpy-ordered: a GGUF tensor with ``ne = [n, rows]`` is a ``QTensor`` of shape ``(rows, n)``.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType, GGUFValueType, GGUFWriter
+
+from .formats import LAYOUTS
+from .tensor import QTensor
+
+__all__ = [
+    "GGUFError", "GGUFFile", "GGUFSink", "Metadata", "RawTensor", "TensorInfo", "load_gguf", "open_gguf",
+    "save_gguf", "tensor_nbytes",
+]
+
+PathLike = Union[str, os.PathLike]
+
+GGUF_MAGIC = b"GGUF"
+GGML_MAX_DIMS = 4
+_SCALAR = {
+    GGUFValueType.UINT8: ("<B", np.uint8), GGUFValueType.INT8: ("<b", np.int8),
+    GGUFValueType.UINT16: ("<H", np.uint16), GGUFValueType.INT16: ("<h", np.int16),
+    GGUFValueType.UINT32: ("<I", np.uint32), GGUFValueType.INT32: ("<i", np.int32),
+    GGUFValueType.FLOAT32: ("<f", np.float32), GGUFValueType.UINT64: ("<Q", np.uint64),
+    GGUFValueType.INT64: ("<q", np.int64), GGUFValueType.FLOAT64: ("<d", np.float64),
+    GGUFValueType.BOOL: ("<?", np.bool_),
+}
+_NP_TO_VTYPE = {np.dtype(v[1]): k for k, v in _SCALAR.items()}
+
+
+class GGUFError(ValueError):
+    """A GGUF file that cannot be read or written; the message names the file and the problem."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# metadata
+
+
+class Metadata(dict):
+    """GGUF key/values in file order: ``key -> value`` plus each key's GGUF type in :attr:`types`.
+
+    Values: ``int``/``float``/``bool``/``str`` for scalars, a read-only numpy array for numeric arrays,
+    ``list[str]`` for string arrays. ``types[key]`` is ``(GGUFValueType, sub_type or None)``; keys set without
+    a type get one inferred when written (see :func:`infer_type`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.types: dict[str, tuple[GGUFValueType, Optional[GGUFValueType]]] = {}
+
+    def set(self, key: str, value: Any, vtype: Optional[GGUFValueType] = None,
+            sub_type: Optional[GGUFValueType] = None, *, move_to_end: bool = False) -> None:
+        """Set ``key`` with an explicit GGUF type (or one inferred); ``move_to_end`` re-appends it as gguf does."""
+        if move_to_end:
+            self.pop(key, None)
+        self[key] = value
+        if vtype is None:
+            vtype, sub_type = infer_type(value)
+        self.types[key] = (GGUFValueType(vtype), sub_type)
+
+    def type_of(self, key: str) -> tuple[GGUFValueType, Optional[GGUFValueType]]:
+        t = self.types.get(key)
+        return t if t is not None else infer_type(self[key])
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.types.pop(key, None)
+
+    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        self.types.pop(key, None)
+        return super().pop(key, *default)
+
+    def copy(self) -> Metadata:
+        m = Metadata(self)
+        m.types = dict(self.types)
+        return m
+
+
+def infer_type(value: Any) -> tuple[GGUFValueType, Optional[GGUFValueType]]:
+    """The GGUF type for a Python/numpy value with no recorded type (ints become UINT32 when they fit)."""
+    if isinstance(value, (bool, np.bool_)):
+        return GGUFValueType.BOOL, None
+    if isinstance(value, np.generic) and np.dtype(value.dtype) in _NP_TO_VTYPE:
+        return _NP_TO_VTYPE[np.dtype(value.dtype)], None
+    if isinstance(value, (int, np.integer)):
+        v = int(value)
+        if 0 <= v < 2**32:
+            return GGUFValueType.UINT32, None
+        if -(2**31) <= v < 0:
+            return GGUFValueType.INT32, None
+        return (GGUFValueType.UINT64 if v >= 0 else GGUFValueType.INT64), None
+    if isinstance(value, float):
+        return GGUFValueType.FLOAT32, None
+    if isinstance(value, str):
+        return GGUFValueType.STRING, None
+    if isinstance(value, np.ndarray):
+        if value.dtype not in _NP_TO_VTYPE:
+            raise TypeError(f"metadata arrays of dtype {value.dtype} have no GGUF type")
+        return GGUFValueType.ARRAY, _NP_TO_VTYPE[value.dtype]
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise TypeError("an empty metadata list needs an explicit sub_type (Metadata.set(..., sub_type=...))")
+        sub = infer_type(value[0])[0]
+        return GGUFValueType.ARRAY, sub
+    raise TypeError(f"cannot store a {type(value).__name__} in GGUF metadata")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# tensors
+
+
+class RawTensor:
+    """A tensor of a GGML type pyquant has no kernels for (I32, IQ2_XXS, …): bytes, type and shape only.
+
+    It loads and saves unchanged; :meth:`dequantize` raises ``NotImplementedError``.
+    """
+
+    __slots__ = ("qtype", "shape", "data")
+
+    def __init__(self, data: np.ndarray, qtype: Union[GGMLQuantizationType, int], shape: Sequence[int]):
+        self.qtype = qtype
+        self.shape = tuple(int(s) for s in shape)
+        self.data = np.asarray(data).reshape(-1).view(np.uint8)
+        want = tensor_nbytes(qtype, self.shape)
+        if self.data.size != want:
+            raise ValueError(f"{_type_name(qtype)} data for shape {self.shape} must have {want} bytes, got {self.data.size}")
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.size)
+
+    def dequantize(self, dtype: Any = None) -> np.ndarray:
+        raise NotImplementedError(f"pyquant cannot dequantize {_type_name(self.qtype)} tensors yet")
+
+    def __repr__(self) -> str:
+        return f"RawTensor({_type_name(self.qtype)}, shape={self.shape}, {self.nbytes} bytes)"
+
+
+AnyTensor = Union[QTensor, RawTensor]
+
+
+def _type_name(t: Union[GGMLQuantizationType, int]) -> str:
+    return t.name if isinstance(t, GGMLQuantizationType) else f"type {int(t)}"
+
+
+def tensor_nbytes(qtype: Union[GGMLQuantizationType, int], shape: Sequence[int]) -> int:
+    """Bytes of a tensor of ``qtype`` and numpy-ordered ``shape`` (last axis a multiple of the block size)."""
+    t = GGMLQuantizationType(int(qtype))
+    block, size = (LAYOUTS[t].block_size, LAYOUTS[t].type_size) if t in LAYOUTS else GGML_QUANT_SIZES[t]
+    n = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+    return n // block * size
+
+
+def _make_tensor(data: np.ndarray, qtype: GGMLQuantizationType, shape: tuple[int, ...]) -> AnyTensor:
+    if qtype in LAYOUTS:
+        return QTensor(data, qtype, shape if shape else (1,))
+    return RawTensor(data, qtype, shape)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One entry of a GGUF file's tensor table: numpy-ordered ``shape``; ``offset`` from the start of the file."""
+
+    name: str
+    qtype: GGMLQuantizationType
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+
+    @property
+    def ne(self) -> tuple[int, ...]:
+        """GGML's order: ``ne[0]`` (the row length) first."""
+        return tuple(reversed(self.shape))
+
+    @property
+    def n_elements(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reading
+
+
+class _Cursor:
+    """Bounds-checked little-endian reads over the mapped file; errors say what was being read."""
+
+    def __init__(self, buf: mmap.mmap, size: int):
+        self.buf, self.size, self.off = buf, size, 0
+
+    def need(self, n: int, what: str) -> None:
+        if n < 0 or self.off + n > self.size:
+            raise _Truncated(f"file ends at byte {self.size} while reading {what} at byte {self.off}")
+
+    def unpack(self, fmt: str, what: str) -> Any:
+        n = struct.calcsize(fmt)
+        self.need(n, what)
+        v = struct.unpack_from(fmt, self.buf, self.off)[0]
+        self.off += n
+        return v
+
+    def string(self, what: str) -> str:
+        n = self.unpack("<Q", f"the length of {what}")
+        self.need(n, what)
+        raw = self.buf[self.off:self.off + n]
+        self.off += n
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _Corrupt(f"{what} at byte {self.off - n} is not valid UTF-8 ({e.reason})") from None
+
+
+class _Truncated(Exception):
+    pass
+
+
+class _Corrupt(Exception):
+    pass
+
+
+class GGUFFile:
+    """A memory-mapped GGUF file: :attr:`metadata`, :attr:`infos` (tensor table) and zero-copy tensors.
+
+    >>> f = GGUFFile("model.gguf")            # doctest: +SKIP
+    >>> f["blk.0.attn_q.weight"].dequantize()  # doctest: +SKIP
+    """
+
+    def __init__(self, path: PathLike):
+        self.path = Path(path)
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            raise GGUFError(f"{self.path}: no such file") from None
+        except IsADirectoryError:
+            raise GGUFError(f"{self.path}: is a directory, expected a .gguf file") from None
+        except OSError as e:
+            raise GGUFError(f"{self.path}: cannot open ({e.strerror})") from None
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise GGUFError(f"{self.path}: the file is empty, expected a GGUF file")
+            self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.file_size = size
+        try:
+            self._parse()
+        except _Truncated as e:
+            raise GGUFError(f"{self.path}: truncated or incomplete GGUF file: {e}") from None
+        except _Corrupt as e:
+            raise GGUFError(f"{self.path}: corrupt GGUF file: {e}") from None
+        self._data = np.frombuffer(self._mm, dtype=np.uint8)
+
+    # -- parsing ------------------------------------------------------------------------------------------
+    def _parse(self) -> None:
+        c = _Cursor(self._mm, self.file_size)
+        c.need(4, "the magic number")
+        magic = bytes(self._mm[0:4])
+        c.off = 4
+        if magic != GGUF_MAGIC:
+            raise _Corrupt(f"bad magic {magic!r} (expected b'GGUF'); this is not a GGUF file")
+        version = c.unpack("<I", "the version")
+        if version & 0xFFFF == 0 and version != 0:
+            raise _Corrupt("big-endian GGUF files are not supported")
+        if version not in (2, 3):
+            raise _Corrupt(f"unsupported GGUF version {version} (pyquant reads versions 2 and 3)")
+        self.version = version
+        n_tensors = c.unpack("<Q", "the tensor count")
+        n_kv = c.unpack("<Q", "the key/value count")
+        # every key/value takes >= 12 bytes and every tensor info >= 24: larger counts cannot fit the file
+        if n_kv * 12 > self.file_size or n_tensors * 24 > self.file_size:
+            raise _Corrupt(f"header claims {n_kv} key/values and {n_tensors} tensors, more than the file can hold")
+        meta = Metadata()
+        for i in range(n_kv):
+            key = c.string(f"key #{i}")
+            if key in meta:
+                raise _Corrupt(f"duplicate metadata key {key!r}")
+            raw_t = c.unpack("<I", f"the type of key {key!r}")
+            vtype = self._vtype(raw_t, key)
+            value, sub = self._value(c, vtype, key)
+            meta[key] = value
+            meta.types[key] = (vtype, sub)
+        self.metadata = meta
+
+        align = GGUF_DEFAULT_ALIGNMENT
+        if "general.alignment" in meta:
+            if meta.types["general.alignment"][0] != GGUFValueType.UINT32:
+                raise _Corrupt("general.alignment must be a UINT32")
+            align = int(meta["general.alignment"])
+            if align == 0 or align & (align - 1):
+                raise _Corrupt(f"general.alignment {align} is not a power of two")
+        self.alignment = align
+
+        raw_infos = []
+        names = set()
+        for i in range(n_tensors):
+            name = c.string(f"the name of tensor #{i}")
+            if name in names:
+                raise _Corrupt(f"duplicate tensor name {name!r}")
+            names.add(name)
+            n_dims = c.unpack("<I", f"the dimension count of {name!r}")
+            if n_dims > GGML_MAX_DIMS:
+                raise _Corrupt(f"tensor {name!r} has {n_dims} dimensions (GGML allows at most {GGML_MAX_DIMS})")
+            ne = tuple(c.unpack("<Q", f"dimension {d} of {name!r}") for d in range(n_dims))
+            raw_t = c.unpack("<I", f"the type of {name!r}")
+            try:
+                qtype = GGMLQuantizationType(raw_t)
+            except ValueError:
+                raise _Corrupt(f"tensor {name!r} has unknown GGML type id {raw_t}") from None
+            if qtype not in GGML_QUANT_SIZES:
+                raise _Corrupt(f"tensor {name!r} has GGML type {qtype.name}, which has no known block size")
+            off = c.unpack("<Q", f"the data offset of {name!r}")
+            raw_infos.append((name, qtype, ne, off))
+        data_start = -(-c.off // align) * align
+        self.data_offset = data_start
+
+        infos = []
+        for name, qtype, ne, off in raw_infos:
+            block, tsize = GGML_QUANT_SIZES[qtype]
+            if any(d < 0 or d >= 2**62 for d in ne):
+                raise _Corrupt(f"tensor {name!r} has an impossible shape {list(ne)}")
+            if ne and ne[0] % block:
+                raise _Corrupt(f"tensor {name!r}: row length {ne[0]} is not a multiple of {qtype.name}'s block size {block}")
+            n = int(np.prod(ne, dtype=object)) if ne else 1
+            nbytes = n // block * tsize
+            if off % align:
+                raise _Corrupt(f"tensor {name!r}: data offset {off} is not a multiple of the alignment {align}")
+            start = data_start + off
+            if start + nbytes > self.file_size:
+                raise _Truncated(
+                    f"tensor {name!r} ({qtype.name}, {nbytes} bytes at byte {start}) extends past the end of the"
+                    f" file ({self.file_size} bytes)"
+                )
+            infos.append(TensorInfo(name, qtype, tuple(int(d) for d in reversed(ne)), start, nbytes))
+        self.infos: list[TensorInfo] = infos
+        self._by_name = {ti.name: ti for ti in infos}
+
+    @staticmethod
+    def _vtype(raw: int, key: str) -> GGUFValueType:
+        try:
+            return GGUFValueType(raw)
+        except ValueError:
+            raise _Corrupt(f"metadata key {key!r} has unknown value type {raw}") from None
+
+    def _value(self, c: _Cursor, vtype: GGUFValueType, key: str) -> tuple[Any, Optional[GGUFValueType]]:
+        if vtype == GGUFValueType.STRING:
+            return c.string(f"the value of {key!r}"), None
+        if vtype in _SCALAR:
+            fmt = _SCALAR[vtype][0]
+            v = c.unpack(fmt, f"the value of {key!r}")
+            return (bool(v) if vtype == GGUFValueType.BOOL else v), None
+        # ARRAY
+        sub = self._vtype(c.unpack("<I", f"the element type of {key!r}"), key)
+        n = c.unpack("<Q", f"the length of {key!r}")
+        if sub in _SCALAR:
+            fmt, npt = _SCALAR[sub]
+            nb = n * np.dtype(npt).itemsize
+            c.need(nb, f"the {n} values of {key!r}")
+            arr = np.frombuffer(self._mm, dtype=np.dtype(npt).newbyteorder("<"), count=n, offset=c.off)
+            c.off += nb
+            return arr, sub
+        if sub == GGUFValueType.STRING:
+            out = []
+            buf, size = self._mm, self.file_size
+            off = c.off
+            unpack = struct.unpack_from
+            try:
+                for _ in range(n):
+                    if off + 8 > size:
+                        raise _Truncated(f"file ends while reading the strings of {key!r}")
+                    (ln,) = unpack("<Q", buf, off)
+                    off += 8
+                    if off + ln > size:
+                        raise _Truncated(f"file ends while reading the strings of {key!r}")
+                    out.append(buf[off:off + ln].decode("utf-8"))
+                    off += ln
+            except UnicodeDecodeError:
+                raise _Corrupt(f"a string of {key!r} is not valid UTF-8") from None
+            c.off = off
+            return out, sub
+        # nested arrays: a list of inner values (rare; kept so files round-trip)
+        items = []
+        for i in range(n):
+            inner_sub = self._vtype(c.unpack("<I", f"the element type of {key!r}[{i}]"), key)
+            c.off -= 4
+            v, _ = self._value(c, GGUFValueType.ARRAY, f"{key}[{i}]")
+            items.append(v)
+            del inner_sub
+        return items, GGUFValueType.ARRAY
+
+    # -- access -------------------------------------------------------------------------------------------
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def __getitem__(self, name: str) -> AnyTensor:
+        return self.tensor(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def info(self, name: str) -> TensorInfo:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"{self.path} has no tensor {name!r}") from None
+
+    def raw(self, name_or_info: Union[str, TensorInfo]) -> np.ndarray:
+        """The tensor's bytes: a read-only uint8 view of the mapping."""
+        ti = name_or_info if isinstance(name_or_info, TensorInfo) else self.info(name_or_info)
+        return self._data[ti.offset:ti.offset + ti.nbytes]
+
+    def tensor(self, name_or_info: Union[str, TensorInfo]) -> AnyTensor:
+        """A :class:`QTensor` (or :class:`RawTensor` for types pyquant has no kernels for) over the mapping."""
+        ti = name_or_info if isinstance(name_or_info, TensorInfo) else self.info(name_or_info)
+        return _make_tensor(self.raw(ti), ti.qtype, ti.shape)
+
+    def tensors(self) -> dict[str, AnyTensor]:
+        return {ti.name: self.tensor(ti) for ti in self.infos}
+
+    @property
+    def architecture(self) -> Optional[str]:
+        a = self.metadata.get("general.architecture")
+        return a if isinstance(a, str) else None
+
+    def __repr__(self) -> str:
+        return f"GGUFFile({str(self.path)!r}, {len(self.infos)} tensors, {len(self.metadata)} keys)"
+
+
+def open_gguf(path: PathLike) -> GGUFFile:
+    """Open and validate a GGUF file (header, tensor table, bounds); tensors stay memory-mapped."""
+    return GGUFFile(path)
+
+
+def load_gguf(path: PathLike) -> tuple[dict[str, AnyTensor], Metadata]:
+    """Read a GGUF file: ``(tensors, metadata)``.
+
+    ``tensors`` maps names to :class:`QTensor` (numpy-ordered shape ``(..., n)``, bytes memory-mapped, not
+    copied) in file order; types pyquant has no kernels for come as :class:`RawTensor`. ``metadata`` is a
+    :class:`Metadata` (values plus their GGUF types), without the header fields. Raises :class:`GGUFError`
+    naming the file and the problem for missing, truncated or corrupt files.
+    """
+    f = GGUFFile(path)
+    return f.tensors(), f.metadata
+
+
+# ----------------------------------------------------------------------------------------------------------
+# writing
+
+
+class _Writer(GGUFWriter):
+    """GGUFWriter that also packs numpy arrays, empty arrays and nested arrays (which gguf-py refuses)."""
+
+    def _pack_val(self, val: Any, vtype: GGUFValueType, add_vtype: bool, sub_type: Optional[GGUFValueType] = None) -> bytes:
+        if vtype != GGUFValueType.ARRAY:
+            if vtype == GGUFValueType.BOOL:
+                val = bool(val)
+            return super()._pack_val(val, vtype, add_vtype, sub_type)
+        if sub_type is None:
+            sub_type = infer_type(val)[1]
+        out = bytearray()
+        if add_vtype:
+            out += struct.pack("<I", GGUFValueType.ARRAY)
+        out += struct.pack("<IQ", sub_type, len(val))
+        if sub_type in _SCALAR:
+            out += np.asarray(val, dtype=np.dtype(_SCALAR[sub_type][1]).newbyteorder("<")).tobytes()
+        elif sub_type == GGUFValueType.STRING:
+            for s in val:
+                b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+                out += struct.pack("<Q", len(b))
+                out += b
+        elif sub_type == GGUFValueType.ARRAY:
+            for item in val:
+                out += self._pack_val(item, GGUFValueType.ARRAY, add_vtype=False)
+        else:
+            raise ValueError(f"cannot pack metadata arrays of {sub_type!r}")
+        return bytes(out)
+
+
+def _as_writable(t: Any, name: str) -> tuple[np.ndarray, GGMLQuantizationType, tuple[int, ...]]:
+    """(bytes, type, numpy shape) for a QTensor, RawTensor or float32/float16 numpy array."""
+    if isinstance(t, QTensor):
+        return t.data.reshape(-1), t.qtype, t.shape
+    if isinstance(t, RawTensor):
+        return t.data, GGMLQuantizationType(int(t.qtype)), t.shape
+    if isinstance(t, np.ndarray):
+        kinds = {np.dtype(np.float32): GGMLQuantizationType.F32, np.dtype(np.float16): GGMLQuantizationType.F16,
+                 np.dtype(np.int32): GGMLQuantizationType.I32, np.dtype(np.int8): GGMLQuantizationType.I8,
+                 np.dtype(np.int16): GGMLQuantizationType.I16, np.dtype(np.int64): GGMLQuantizationType.I64,
+                 np.dtype(np.float64): GGMLQuantizationType.F64}
+        if t.dtype not in kinds:
+            raise TypeError(f"tensor {name!r}: numpy arrays of dtype {t.dtype} cannot be written; quantize it first")
+        a = np.ascontiguousarray(t)
+        return a.reshape(-1).view(np.uint8), kinds[a.dtype], tuple(a.shape)
+    raise TypeError(f"tensor {name!r}: expected a QTensor, RawTensor or numpy array, got {type(t).__name__}")
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class GGUFSink:
+    """Stream a GGUF file tensor by tensor: declare every tensor up front, then :meth:`write` each in order.
+
+    The file appears at ``path`` only when the ``with`` block ends without an exception (temporary file in
+    the same directory, fsync, ``os.replace``); otherwise the temporary file is removed.
+
+    >>> with GGUFSink("out.gguf", meta, [("w", GGMLQuantizationType.Q8_0, (4, 32))]) as sink:  # doctest: +SKIP
+    ...     sink.write("w", q.data)
+    """
+
+    def __init__(self, path: PathLike, metadata: Optional[Mapping[str, Any]],
+                 tensors: Iterable[tuple[str, Union[GGMLQuantizationType, int], Sequence[int]]], *, force: bool = False):
+        self.path = Path(path)
+        self.force = force
+        self.metadata = metadata if metadata is not None else Metadata()
+        self.plan: list[tuple[str, GGMLQuantizationType, tuple[int, ...], int]] = []
+        seen = set()
+        for name, qtype, shape in tensors:
+            if name in seen:
+                raise ValueError(f"duplicate tensor name {name!r}")
+            seen.add(name)
+            t = GGMLQuantizationType(int(qtype))
+            shape = tuple(int(s) for s in shape)
+            self.plan.append((name, t, shape, tensor_nbytes(t, shape)))
+        self._next = 0
+        self._tmp: Optional[Path] = None
+        self._writer: Optional[_Writer] = None
+        self._fh: Any = None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(p[3] for p in self.plan)
+
+    def _check_target(self) -> None:
+        if self.path.is_dir():
+            raise GGUFError(f"{self.path}: is a directory, expected an output file name")
+        if self.path.exists() and not self.force:
+            raise GGUFError(f"{self.path}: output file exists; pass force=True (--force) to overwrite it")
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        if not parent.is_dir():
+            raise GGUFError(f"{self.path}: directory {parent} does not exist")
+
+    def __enter__(self) -> GGUFSink:
+        self._check_target()
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        align = int(self.metadata.get("general.alignment", GGUF_DEFAULT_ALIGNMENT))
+        need = self.total_bytes + align * (len(self.plan) + 1)
+        try:
+            free = shutil.disk_usage(parent).free
+        except OSError:
+            free = None
+        if free is not None and need > free:
+            raise GGUFError(
+                f"{self.path}: not enough disk space: the output needs about {need / 2**20:.1f} MiB,"
+                f" {free / 2**20:.1f} MiB are free on that file system"
+            )
+        try:
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.", suffix=".partial")
+        except OSError as e:
+            raise GGUFError(f"{self.path}: cannot create a file in {parent} ({e.strerror})") from None
+        os.close(fd)
+        self._tmp = Path(tmp)
+        try:
+            w = _Writer(None, arch="")  # arch "" adds no key; every key comes from `metadata`, in its order
+            w.data_alignment = align
+            types = getattr(self.metadata, "types", {})
+            for key, value in self.metadata.items():
+                vt = types.get(key) or infer_type(value)
+                w.add_key_value(key, value, vt[0], sub_type=vt[1])
+            for name, t, shape, nbytes in self.plan:
+                # a non-uint8 dtype: gguf-py would otherwise read `shape` as a byte shape and convert it
+                w.add_tensor_info(name, shape, np.dtype(np.float32), nbytes, raw_dtype=t)
+            w.open_output_file(self._tmp)
+            w.write_header_to_file()
+            w.write_kv_data_to_file()
+            w.write_ti_data_to_file()
+            self._writer = w
+        except BaseException as e:
+            self._abort()
+            self._raise_io(e)
+            raise
+        return self
+
+    def write(self, name: str, data: Union[np.ndarray, QTensor, RawTensor]) -> None:
+        """Write the next tensor's bytes (in the declared order)."""
+        if self._writer is None:
+            raise RuntimeError("GGUFSink.write outside its with block")
+        if self._next >= len(self.plan):
+            raise ValueError(f"tensor {name!r} was not declared")
+        pname, t, shape, nbytes = self.plan[self._next]
+        if name != pname:
+            raise ValueError(f"tensors must be written in declared order: expected {pname!r}, got {name!r}")
+        if isinstance(data, (QTensor, RawTensor)):
+            raw, dt, dshape = _as_writable(data, name)
+            if dt != t or tuple(dshape) != shape:
+                raise ValueError(f"tensor {name!r}: declared {t.name} {shape}, got {dt.name} {tuple(dshape)}")
+        else:
+            raw = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        if raw.size != nbytes:
+            raise ValueError(f"tensor {name!r}: {t.name} {shape} takes {nbytes} bytes, got {raw.size}")
+        try:
+            self._writer.write_tensor_data(raw)
+        except OSError as e:
+            self._raise_io(e)
+            raise
+        self._next += 1
+
+    def _raise_io(self, e: BaseException) -> None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise GGUFError(f"{self.path}: disk full while writing; no output file was left behind") from None
+        if isinstance(e, OSError) and not isinstance(e, GGUFError):
+            raise GGUFError(f"{self.path}: write failed ({e.strerror or e}); no output file was left behind") from None
+
+    def _abort(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except OSError:
+                pass
+            self._writer = None
+        if self._tmp is not None:
+            try:
+                self._tmp.unlink()
+            except FileNotFoundError:
+                pass
+            self._tmp = None
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
+        if et is not None:
+            self._abort()
+            if ev is not None:
+                self._raise_io(ev)
+            return
+        try:
+            if self._next != len(self.plan):
+                missing = [p[0] for p in self.plan[self._next:]]
+                raise ValueError(f"{len(missing)} declared tensors were not written (first: {missing[0]!r})")
+            w = self._writer
+            assert w is not None and w.fout is not None
+            if not self.plan:  # no tensor data: the header still ends padded to the alignment
+                w.write_padding(w.fout[0], w.fout[0].tell())
+            w.flush()
+            os.fsync(w.fout[0].fileno())
+            w.close()
+            self._writer = None
+            if self.path.exists() and not self.force:
+                raise GGUFError(f"{self.path}: output file appeared while writing; pass force=True to overwrite it")
+            assert self._tmp is not None
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+            _fsync_dir(self.path.parent if str(self.path.parent) else Path("."))
+        except BaseException as e:
+            self._abort()
+            self._raise_io(e)
+            raise
+
+
+def save_gguf(path: PathLike, tensors: Mapping[str, Any], metadata: Optional[Mapping[str, Any]] = None, *,
+              force: bool = False, progress: bool = False) -> Path:
+    """Write ``tensors`` (name -> :class:`QTensor`, :class:`RawTensor` or float32/float16 numpy array) and
+    ``metadata`` (a :class:`Metadata` keeps each key's GGUF type; a plain dict gets types inferred) to a GGUF file.
+
+    Atomic: written to a temporary file beside ``path``, fsynced, then renamed; on any error or Ctrl-C nothing
+    is left at ``path``. Refuses an existing ``path`` unless ``force``. Raises :class:`GGUFError` for
+    user-facing problems (existing output, missing directory, full disk).
+    """
+    items = [(name, *_as_writable(t, name)) for name, t in tensors.items()]
+    meta = metadata if metadata is not None else Metadata()
+    sink = GGUFSink(path, meta, [(n, t, s) for n, _, t, s in items], force=force)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sink.total_bytes, unit="B", unit_scale=True, desc=f"writing {Path(path).name}")
+    try:
+        with sink:
+            for name, raw, _, _ in items:
+                sink.write(name, raw)
+                if bar is not None:
+                    bar.update(raw.size)
+    finally:
+        if bar is not None:
+            bar.close()
+    return Path(path)
