@@ -58,7 +58,16 @@ class QTensor:
         return len(self.shape)
 
     def dequantize(self, dtype: Optional[object] = None):
-        """Float values of ``shape``: float32 by default, bit-identical to ggml's dequantizer."""
+        """Float values of ``shape``: float32 by default, bit-identical to ggml's dequantizer.
+
+        On a device tensor (see :meth:`to`) this runs on the GPU and returns a
+        :class:`pyquant.device.DeviceArray` (float32, float16 or bfloat16; the narrow types are the float32
+        result rounded to nearest-even) that torch and CuPy take without a copy.
+        """
+        if self._device is not None:
+            from .device import tensor as _dt
+
+            return _dt.dequantize(self, dtype)
         from .quant import dequantize
 
         out = dequantize(self.data, self.qtype, self.shape)
@@ -66,5 +75,34 @@ class QTensor:
             return out
         return out.astype(dtype)
 
+    @property
+    def device(self):
+        """``"cpu"`` for host bytes, else the :class:`pyquant.device.Device` holding them."""
+        return "cpu" if self._device is None else self._device.device
+
+    def to(self, device) -> "QTensor":
+        """This tensor on ``device``: ``"cpu"``, ``"gpu"`` (whichever GPU is present), ``"cuda"``, ``"hip"``,
+        ``"cuda:1"``, a device index or a :class:`pyquant.device.Device`. Returns ``self`` if already there.
+
+        On a GPU each row is padded to a multiple of 512 elements with zero bytes (ggml's layout).
+        """
+        if isinstance(device, str) and device.strip().lower() == "cpu":
+            return self.cpu()
+        from .device import tensor as _dt
+
+        if self._device is not None:
+            return _dt.move(self, device)
+        return _dt.to_device(self, device)
+
+    def cpu(self) -> "QTensor":
+        """This tensor with host bytes (``self`` if it already has them)."""
+        if self._device is None:
+            return self
+        from .device import tensor as _dt
+
+        return _dt.cpu(self)
+
     def __repr__(self) -> str:
-        return f"QTensor({self.qtype.name}, shape={self.shape}, {self.nbytes} bytes, {self.bits_per_weight:.4g} bpw)"
+        where = "" if self._device is None else f", device={self._device.device}"
+        return (f"QTensor({self.qtype.name}, shape={self.shape}, {self.nbytes} bytes, {self.bits_per_weight:.4g} bpw"
+                f"{where})")
