@@ -18,9 +18,10 @@ import os
 import shutil
 import struct
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType, GGUFValueType, GGUFWriter
@@ -33,7 +34,7 @@ __all__ = [
     "save_gguf", "tensor_nbytes",
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 GGUF_MAGIC = b"GGUF"
 GGML_MAX_DIMS = 4
@@ -66,10 +67,10 @@ class Metadata(dict):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.types: dict[str, tuple[GGUFValueType, Optional[GGUFValueType]]] = {}
+        self.types: dict[str, tuple[GGUFValueType, GGUFValueType | None]] = {}
 
-    def set(self, key: str, value: Any, vtype: Optional[GGUFValueType] = None,
-            sub_type: Optional[GGUFValueType] = None, *, move_to_end: bool = False) -> None:
+    def set(self, key: str, value: Any, vtype: GGUFValueType | None = None,
+            sub_type: GGUFValueType | None = None, *, move_to_end: bool = False) -> None:
         """Set ``key`` with an explicit GGUF type (or one inferred); ``move_to_end`` re-appends it as gguf does."""
         if move_to_end:
             self.pop(key, None)
@@ -78,7 +79,7 @@ class Metadata(dict):
             vtype, sub_type = infer_type(value)
         self.types[key] = (GGUFValueType(vtype), sub_type)
 
-    def type_of(self, key: str) -> tuple[GGUFValueType, Optional[GGUFValueType]]:
+    def type_of(self, key: str) -> tuple[GGUFValueType, GGUFValueType | None]:
         t = self.types.get(key)
         return t if t is not None else infer_type(self[key])
 
@@ -96,7 +97,7 @@ class Metadata(dict):
         return m
 
 
-def infer_type(value: Any) -> tuple[GGUFValueType, Optional[GGUFValueType]]:
+def infer_type(value: Any) -> tuple[GGUFValueType, GGUFValueType | None]:
     """The GGUF type for a Python/numpy value with no recorded type (ints become UINT32 when they fit)."""
     if isinstance(value, (bool, np.bool_)):
         return GGUFValueType.BOOL, None
@@ -137,7 +138,7 @@ class RawTensor:
 
     __slots__ = ("qtype", "shape", "data")
 
-    def __init__(self, data: np.ndarray, qtype: Union[GGMLQuantizationType, int], shape: Sequence[int]):
+    def __init__(self, data: np.ndarray, qtype: GGMLQuantizationType | int, shape: Sequence[int]):
         self.qtype = qtype
         self.shape = tuple(int(s) for s in shape)
         self.data = np.asarray(data).reshape(-1).view(np.uint8)
@@ -156,14 +157,14 @@ class RawTensor:
         return f"RawTensor({_type_name(self.qtype)}, shape={self.shape}, {self.nbytes} bytes)"
 
 
-AnyTensor = Union[QTensor, RawTensor]
+AnyTensor = QTensor | RawTensor
 
 
-def _type_name(t: Union[GGMLQuantizationType, int]) -> str:
+def _type_name(t: GGMLQuantizationType | int) -> str:
     return t.name if isinstance(t, GGMLQuantizationType) else f"type {int(t)}"
 
 
-def tensor_nbytes(qtype: Union[GGMLQuantizationType, int], shape: Sequence[int]) -> int:
+def tensor_nbytes(qtype: GGMLQuantizationType | int, shape: Sequence[int]) -> int:
     """Bytes of a tensor of ``qtype`` and numpy-ordered ``shape`` (last axis a multiple of the block size)."""
     t = GGMLQuantizationType(int(qtype))
     block, size = (LAYOUTS[t].block_size, LAYOUTS[t].type_size) if t in LAYOUTS else GGML_QUANT_SIZES[t]
@@ -359,7 +360,7 @@ class GGUFFile:
         except ValueError:
             raise _Corrupt(f"metadata key {key!r} has unknown value type {raw}") from None
 
-    def _value(self, c: _Cursor, vtype: GGUFValueType, key: str) -> tuple[Any, Optional[GGUFValueType]]:
+    def _value(self, c: _Cursor, vtype: GGUFValueType, key: str) -> tuple[Any, GGUFValueType | None]:
         if vtype == GGUFValueType.STRING:
             return c.string(f"the value of {key!r}"), None
         if vtype in _SCALAR:
@@ -424,12 +425,12 @@ class GGUFFile:
         except KeyError:
             raise KeyError(f"{self.path} has no tensor {name!r}") from None
 
-    def raw(self, name_or_info: Union[str, TensorInfo]) -> np.ndarray:
+    def raw(self, name_or_info: str | TensorInfo) -> np.ndarray:
         """The tensor's bytes: a read-only uint8 view of the mapping."""
         ti = name_or_info if isinstance(name_or_info, TensorInfo) else self.info(name_or_info)
         return self._data[ti.offset:ti.offset + ti.nbytes]
 
-    def tensor(self, name_or_info: Union[str, TensorInfo]) -> AnyTensor:
+    def tensor(self, name_or_info: str | TensorInfo) -> AnyTensor:
         """A :class:`QTensor` (or :class:`RawTensor` for types pyquant has no kernels for) over the mapping."""
         ti = name_or_info if isinstance(name_or_info, TensorInfo) else self.info(name_or_info)
         return _make_tensor(self.raw(ti), ti.qtype, ti.shape)
@@ -438,7 +439,7 @@ class GGUFFile:
         return {ti.name: self.tensor(ti) for ti in self.infos}
 
     @property
-    def architecture(self) -> Optional[str]:
+    def architecture(self) -> str | None:
         a = self.metadata.get("general.architecture")
         return a if isinstance(a, str) else None
 
@@ -470,7 +471,7 @@ def load_gguf(path: PathLike) -> tuple[dict[str, AnyTensor], Metadata]:
 class _Writer(GGUFWriter):
     """GGUFWriter that also packs numpy arrays, empty arrays and nested arrays (which gguf-py refuses)."""
 
-    def _pack_val(self, val: Any, vtype: GGUFValueType, add_vtype: bool, sub_type: Optional[GGUFValueType] = None) -> bytes:
+    def _pack_val(self, val: Any, vtype: GGUFValueType, add_vtype: bool, sub_type: GGUFValueType | None = None) -> bytes:
         if vtype != GGUFValueType.ARRAY:
             if vtype == GGUFValueType.BOOL:
                 val = bool(val)
@@ -537,8 +538,8 @@ class GGUFSink:
     ...     sink.write("w", q.data)
     """
 
-    def __init__(self, path: PathLike, metadata: Optional[Mapping[str, Any]],
-                 tensors: Iterable[tuple[str, Union[GGMLQuantizationType, int], Sequence[int]]], *, force: bool = False):
+    def __init__(self, path: PathLike, metadata: Mapping[str, Any] | None,
+                 tensors: Iterable[tuple[str, GGMLQuantizationType | int, Sequence[int]]], *, force: bool = False):
         self.path = Path(path)
         self.force = force
         self.metadata = metadata if metadata is not None else Metadata()
@@ -552,8 +553,8 @@ class GGUFSink:
             shape = tuple(int(s) for s in shape)
             self.plan.append((name, t, shape, tensor_nbytes(t, shape)))
         self._next = 0
-        self._tmp: Optional[Path] = None
-        self._writer: Optional[_Writer] = None
+        self._tmp: Path | None = None
+        self._writer: _Writer | None = None
         self._fh: Any = None
 
     @property
@@ -610,7 +611,7 @@ class GGUFSink:
             raise
         return self
 
-    def write(self, name: str, data: Union[np.ndarray, QTensor, RawTensor]) -> None:
+    def write(self, name: str, data: np.ndarray | QTensor | RawTensor) -> None:
         """Write the next tensor's bytes (in the declared order)."""
         if self._writer is None:
             raise RuntimeError("GGUFSink.write outside its with block")
@@ -632,6 +633,39 @@ class GGUFSink:
         except OSError as e:
             self._raise_io(e)
             raise
+        self._next += 1
+
+    def write_rows(self, name: str, chunks: Iterable[np.ndarray]) -> None:
+        """Write the next tensor's bytes from consecutive chunks (rows), without holding the whole tensor."""
+        if self._writer is None:
+            raise RuntimeError("GGUFSink.write_rows outside its with block")
+        if self._next >= len(self.plan) or self.plan[self._next][0] != name:
+            want = self.plan[self._next][0] if self._next < len(self.plan) else None
+            raise ValueError(f"tensors must be written in declared order: expected {want!r}, got {name!r}")
+        _, t, shape, nbytes = self.plan[self._next]
+        w = self._writer
+        assert w.fout is not None
+        fout = w.fout[0]
+        written = 0
+        try:
+            w.write_padding(fout, fout.tell())
+            for c in chunks:
+                raw = np.ascontiguousarray(c).reshape(-1).view(np.uint8)
+                if written + raw.size > nbytes:
+                    raise ValueError(f"tensor {name!r}: more than the {nbytes} bytes of {t.name} {shape}")
+                raw.tofile(fout)
+                written += raw.size
+            if written != nbytes:
+                raise ValueError(f"tensor {name!r}: got {written} of the {nbytes} bytes of {t.name} {shape}")
+            w.write_padding(fout, nbytes)
+        except OSError as e:
+            self._raise_io(e)
+            raise
+        # keep GGUFWriter's bookkeeping as write_tensor_data would
+        w.tensors[0].pop(name)
+        from gguf.gguf_writer import WriterState
+
+        w.state = WriterState.WEIGHTS
         self._next += 1
 
     def _raise_io(self, e: BaseException) -> None:
@@ -684,7 +718,7 @@ class GGUFSink:
             raise
 
 
-def save_gguf(path: PathLike, tensors: Mapping[str, Any], metadata: Optional[Mapping[str, Any]] = None, *,
+def save_gguf(path: PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, Any] | None = None, *,
               force: bool = False, progress: bool = False) -> Path:
     """Write ``tensors`` (name -> :class:`QTensor`, :class:`RawTensor` or float32/float16 numpy array) and
     ``metadata`` (a :class:`Metadata` keeps each key's GGUF type; a plain dict gets types inferred) to a GGUF file.

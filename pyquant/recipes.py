@@ -16,9 +16,11 @@ Differences from older llama.cpp worth knowing: at this commit a fused ``attn_qk
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any
 
+import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 T = GGMLQuantizationType
@@ -78,7 +80,7 @@ ALIASES = {"Q3_K": "Q3_K_M", "Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M"}
 ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "bert", "falcon")
 
 
-def recipe_of(name: Union[str, Recipe]) -> Recipe:
+def recipe_of(name: str | Recipe) -> Recipe:
     """Resolve a recipe name as llama-quantize does (case-insensitive, ``Q4_K`` = ``Q4_K_M``)."""
     if isinstance(name, Recipe):
         return name
@@ -128,7 +130,7 @@ class ModelInfo:
         return self.arch in ("qwen2", "deci")
 
     @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any], arch: Optional[str] = None) -> ModelInfo:
+    def from_metadata(cls, metadata: Mapping[str, Any], arch: str | None = None) -> ModelInfo:
         arch = arch or metadata.get("general.architecture") or ""
 
         def first(key: str, default: int = 0) -> int:
@@ -240,7 +242,7 @@ class TensorChoice:
     src_type: GGMLQuantizationType
     qtype: GGMLQuantizationType
     quantizable: bool  # tensor_allows_quantization
-    fallback_from: Optional[GGMLQuantizationType] = None  # the k-quant it could not take (row length)
+    fallback_from: GGMLQuantizationType | None = None  # the k-quant it could not take (row length)
     requires_imatrix: bool = False
 
     @property
@@ -284,7 +286,7 @@ def _layer_info(qs: _State, i_layer: int, n_layer: int, name: str) -> tuple[int,
 
 
 def _get_type_impl(qs: _State, new_type: GGMLQuantizationType, name: str, ne0: int, cat: int,
-                   output_type: Optional[GGMLQuantizationType], token_embd_type: Optional[GGMLQuantizationType]
+                   output_type: GGMLQuantizationType | None, token_embd_type: GGMLQuantizationType | None
                    ) -> GGMLQuantizationType:
     """llama.cpp's llama_tensor_get_type_impl, for the k-quant and legacy file types."""
     ft, info, arch = qs.ftype, qs.info, qs.info.arch
@@ -404,15 +406,15 @@ def _fallback(qs: _State, name: str, ne0: int, target: GGMLQuantizationType) -> 
 
 def choose_types(
     tensors: Iterable[tuple[str, Sequence[int], GGMLQuantizationType]],
-    recipe: Union[str, Recipe, GGMLQuantizationType],
-    info: Optional[ModelInfo] = None,
+    recipe: str | Recipe | GGMLQuantizationType,
+    info: ModelInfo | None = None,
     *,
     has_imatrix: bool = False,
     pure: bool = False,
     quantize_output: bool = True,
-    output_type: Optional[GGMLQuantizationType] = None,
-    token_embd_type: Optional[GGMLQuantizationType] = None,
-    overrides: Optional[Sequence[tuple[str, GGMLQuantizationType]]] = None,
+    output_type: GGMLQuantizationType | None = None,
+    token_embd_type: GGMLQuantizationType | None = None,
+    overrides: Sequence[tuple[str, GGMLQuantizationType]] | None = None,
 ) -> list[TensorChoice]:
     """The type llama-quantize gives each tensor, in llama-quantize's tensor order.
 
@@ -474,3 +476,375 @@ def choose_types(
         )
         out.append(TensorChoice(n, shape, src, new, ok, fb, req))
     return out
+
+
+# ==========================================================================================================
+# whole-model quantization (llama_model_quantize_impl's main loop)
+
+#: general.file_type for a pure single-type run, as llama-quantize would write for that type's recipe.
+_FTYPE_OF_TYPE = {
+    T.F32: F.ALL_F32, T.F16: F.MOSTLY_F16, T.BF16: F.MOSTLY_BF16, T.Q4_0: F.MOSTLY_Q4_0, T.Q4_1: F.MOSTLY_Q4_1,
+    T.Q5_0: F.MOSTLY_Q5_0, T.Q5_1: F.MOSTLY_Q5_1, T.Q8_0: F.MOSTLY_Q8_0, T.Q2_K: F.MOSTLY_Q2_K,
+    T.Q3_K: F.MOSTLY_Q3_K_M, T.Q4_K: F.MOSTLY_Q4_K_M, T.Q5_K: F.MOSTLY_Q5_K_M, T.Q6_K: F.MOSTLY_Q6_K,
+}
+_FLOATS = (T.F32, T.F16, T.BF16)
+_CHUNK_ELEMENTS = 1 << 22  # rows are quantized and written in chunks of about this many values (16 MiB f32)
+
+
+@dataclass
+class TensorReport:
+    """What happened to one tensor: types, sizes (bytes), seconds."""
+
+    name: str
+    shape: tuple[int, ...]
+    src_type: GGMLQuantizationType
+    qtype: GGMLQuantizationType
+    converted: bool
+    in_bytes: int
+    out_bytes: int
+    seconds: float = 0.0
+    imatrix: bool = False
+    fallback_from: GGMLQuantizationType | None = None
+
+    @property
+    def n_elements(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def bpw(self) -> float:
+        return 8.0 * self.out_bytes / max(1, self.n_elements)
+
+
+@dataclass
+class QuantizeReport:
+    """The result of :func:`quantize_model`: per-tensor reports in file order, totals, warnings."""
+
+    path: Any
+    recipe: str
+    tensors: list[TensorReport]
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_elements(self) -> int:
+        return sum(t.n_elements for t in self.tensors)
+
+    @property
+    def in_bytes(self) -> int:
+        return sum(t.in_bytes for t in self.tensors)
+
+    @property
+    def out_bytes(self) -> int:
+        return sum(t.out_bytes for t in self.tensors)
+
+    @property
+    def bpw(self) -> float:
+        return 8.0 * self.out_bytes / max(1, self.n_elements)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.path), "recipe": self.recipe, "seconds": round(self.seconds, 4),
+            "n_elements": self.n_elements, "in_bytes": self.in_bytes, "out_bytes": self.out_bytes,
+            "bpw": round(self.bpw, 4), "warnings": list(self.warnings),
+            "tensors": [
+                {"name": t.name, "shape": list(t.shape), "from": t.src_type.name, "to": t.qtype.name,
+                 "converted": t.converted, "bytes": t.out_bytes, "bpw": round(t.bpw, 4),
+                 "seconds": round(t.seconds, 4), "imatrix": t.imatrix,
+                 "fallback_from": t.fallback_from.name if t.fallback_from else None}
+                for t in self.tensors
+            ],
+        }
+
+
+def open_model(path: Any, arch: str | None = None, config: dict | None = None) -> Any:
+    """A GGUF file (:class:`~pyquant.gguf_io.GGUFFile`) or, with ``arch``, a safetensors checkpoint."""
+    from pathlib import Path
+
+    from .gguf_io import GGUFError, GGUFFile
+    from .safetensors_io import SafetensorsModel
+
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError:
+        raise GGUFError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise GGUFError(f"{p}: is a directory, expected a model file") from None
+    if magic != b"GGUF" and (p.suffix == ".safetensors" or arch is not None):
+        if not arch:
+            raise GGUFError(f"{p}: a safetensors input needs its architecture named (arch=..., --arch), e.g. 'bert'")
+        return SafetensorsModel(p, arch, config)
+    return GGUFFile(p)
+
+
+def _float_row_chunks(t: Any, rows_per_chunk: int):
+    """Yield (first_row, float32 rows) of ``t`` in chunks, converting only one chunk at a time."""
+    from .quant import dequantize
+
+    n = t.shape[-1]
+    if t.qtype == T.F32:
+        allrows = t.data.reshape(-1).view(np.float32).reshape(-1, n)
+        for r0 in range(0, allrows.shape[0], rows_per_chunk):
+            yield r0, allrows[r0:r0 + rows_per_chunk]
+        return
+    raw = t.data.reshape(-1, t.data.shape[-1]) if t.data.ndim > 1 else t.data.reshape(1, -1)
+    for r0 in range(0, raw.shape[0], rows_per_chunk):
+        part = raw[r0:r0 + rows_per_chunk]
+        yield r0, dequantize(part, t.qtype, (part.shape[0], n))
+
+
+def quantize_model(
+    in_path: Any,
+    out_path: Any,
+    recipe_or_type: str | Recipe | GGMLQuantizationType,
+    imatrix: Any = None,
+    threads: int | None = None,
+    arch: str | None = None,
+    *,
+    force: bool = False,
+    pure: bool = False,
+    allow_requantize: bool = False,
+    quantize_output: bool = True,
+    output_type: Any = None,
+    token_embd_type: Any = None,
+    overrides: Sequence[tuple[str, Any]] | None = None,
+    progress: bool | None = None,
+    config: dict | None = None,
+) -> QuantizeReport:
+    """Quantize a whole model file as ``llama-quantize IN OUT RECIPE`` does, tensor by tensor.
+
+    ``in_path``: an F32/F16/BF16 GGUF file, or a safetensors checkpoint with ``arch`` named (``"bert"``, …).
+    ``recipe_or_type``: a llama-quantize recipe (``"Q4_K_M"``, ``"Q8_0"``, … see :data:`RECIPES`), or a
+    ``GGMLQuantizationType`` for one type everywhere it fits (``pure``, with llama.cpp's row-length fallback).
+    ``imatrix``: a path to a llama.cpp imatrix file (GGUF or legacy ``.dat``), an :class:`~pyquant.imatrix.Imatrix`,
+    or ``{tensor name: weights}``. ``threads``: Numba threads (default: all cores).
+    Tensors are written in llama-quantize's order; memory holds one chunk of rows at a time, not the model.
+    The output appears only when complete (see :class:`~pyquant.gguf_io.GGUFSink`). Returns a
+    :class:`QuantizeReport`.
+    """
+    import time
+
+    import numba
+
+    from . import cpu
+    from .formats import qtype_of
+    from .gguf_io import GGUFSink
+    from .imatrix import Imatrix, ImatrixError, load_imatrix
+    from .quant import QuantizationError, quantize_array
+
+    t_start = time.perf_counter()
+    if isinstance(recipe_or_type, GGMLQuantizationType):
+        target: Recipe | GGMLQuantizationType = recipe_or_type
+        recipe_name = recipe_or_type.name
+        if recipe_or_type not in _FTYPE_OF_TYPE:
+            raise RecipeError(f"{recipe_or_type.name} cannot be a model's tensor type; use one of "
+                              f"{', '.join(t.name for t in _FTYPE_OF_TYPE)}")
+        ftype = int(_FTYPE_OF_TYPE[recipe_or_type])
+    else:
+        target = recipe_of(recipe_or_type)
+        recipe_name = target.name
+        ftype = int(target.ftype)
+    ot = qtype_of(output_type) if output_type is not None else None
+    et = qtype_of(token_embd_type) if token_embd_type is not None else None
+    ovr = [(p, qtype_of(t)) for p, t in (overrides or [])]
+
+    src = open_model(in_path, arch, config)
+    info = ModelInfo.from_metadata(src.metadata, arch if arch and not hasattr(src, "config") else None)
+
+    # the imatrix, before choosing: llama.cpp's rules look at whether there is one
+    weights_src: Imatrix | None = None
+    if imatrix is not None:
+        if isinstance(imatrix, Imatrix):
+            weights_src = imatrix
+        elif isinstance(imatrix, Mapping):
+            weights_src = Imatrix.from_weights(imatrix)
+        else:
+            weights_src = load_imatrix(imatrix)
+
+    choices = choose_types(
+        [(ti.name, ti.shape, ti.qtype) for ti in src.infos], target, info,
+        has_imatrix=weights_src is not None, pure=pure, quantize_output=quantize_output,
+        output_type=ot, token_embd_type=et, overrides=ovr,
+    )
+    warnings: list[str] = []
+    for c in choices:
+        if c.fallback_from is not None:
+            warnings.append(f"{c.name}: row length {c.shape[-1]} is not a multiple of {c.fallback_from.name}'s"
+                            f" block size {_block(c.fallback_from)}; using {c.qtype.name} (llama.cpp's fallback)")
+        if not c.converts:
+            continue
+        if c.src_type not in _FLOATS and not allow_requantize:
+            raise RecipeError(f"{c.name} is already {c.src_type.name}; requantizing loses quality, so it is refused"
+                              " (dequantize the model first, or pass allow_requantize=True / --allow-requantize)")
+        for t in (c.src_type, c.qtype):
+            try:
+                cpu.kernels(qtype_of(t))
+            except (NotImplementedError, ValueError):
+                raise RecipeError(f"{c.name}: pyquant has no CPU kernels for {T(t).name} yet") from None
+
+    weights: dict[str, np.ndarray] = {}
+    if weights_src is not None:
+        to_weigh = [(c.name, c.shape) for c in choices if c.converts and _is_quantized(c.qtype)]
+        weights = weights_src.for_model(to_weigh, warn=warnings)
+    missing = [c.name for c in choices if c.requires_imatrix and c.name not in weights]
+    if missing:
+        raise ImatrixError(f"recipe {recipe_name} needs an importance matrix for {missing[0]}"
+                           f" ({len(missing)} tensors); pass imatrix= (--imatrix)")
+
+    meta = src.metadata.copy()
+    for k in ("split.no", "split.count", "split.tensors.count"):
+        meta.pop(k, None)
+    from gguf import GGUFValueType as V
+
+    meta.set("general.quantization_version", 2, V.UINT32, move_to_end=True)
+    meta.set("general.file_type", ftype, V.UINT32, move_to_end=True)
+    if weights_src is not None:
+        if weights_src.path is not None:
+            meta.set("quantize.imatrix.file", str(weights_src.path)[:127], V.STRING, move_to_end=True)
+        if weights_src.datasets:
+            meta.set("quantize.imatrix.dataset", weights_src.datasets[0][:127], V.STRING, move_to_end=True)
+        meta.set("quantize.imatrix.entries_count", len(weights_src.entries), V.UINT32, move_to_end=True)
+        if weights_src.chunk_count > 0:
+            meta.set("quantize.imatrix.chunks_count", int(weights_src.chunk_count), V.UINT32, move_to_end=True)
+
+    n_threads = numba.config.NUMBA_NUM_THREADS
+    if threads is not None:
+        if int(threads) < 1 or int(threads) > n_threads:
+            raise ValueError(f"threads must be between 1 and {n_threads} (this machine's cores), got {threads}")
+    old_threads = numba.get_num_threads()
+    numba.set_num_threads(int(threads) if threads else n_threads)
+
+    reports = [
+        TensorReport(c.name, c.shape, c.src_type, c.qtype, c.converts, src.info(c.name).nbytes,
+                     tensor_nbytes_of(c.qtype, c.shape), imatrix=c.name in weights, fallback_from=c.fallback_from)
+        for c in choices
+    ]
+    total = sum(r.n_elements for r in reports)
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="w", unit_scale=True, desc=f"quantizing to {recipe_name}", leave=False)
+    try:
+        with GGUFSink(out_path, meta, [(c.name, c.qtype, c.shape) for c in choices], force=force) as sink:
+            for c, rep in zip(choices, reports, strict=False):
+                t0 = time.perf_counter()
+                if bar is not None:
+                    bar.set_postfix_str(f"{c.name} -> {c.qtype.name}", refresh=False)
+                if not c.converts:
+                    sink.write(c.name, src.raw(c.name) if hasattr(src, "raw") else src.tensor(c.name).data)
+                else:
+                    w = weights.get(c.name) if _is_quantized(c.qtype) else None
+                    t = src.tensor(c.name)
+                    n = c.shape[-1]
+                    if w is not None and w.shape[0] > 1:
+                        # one importance vector per expert (llama.cpp's i03 loop): one expert matrix per chunk
+                        step = int(np.prod(c.shape[-2:-1], dtype=np.int64))
+                    else:
+                        step = max(1, _CHUNK_ELEMENTS // n)
+
+                    def chunks(t=t, c=c, w=w, step=step):
+                        for r0, x in _float_row_chunks(t, step):
+                            imat = None if w is None else w[r0 // step if w.shape[0] > 1 else 0]
+                            try:
+                                data = quantize_array(x, c.qtype, imat)[0]
+                            except QuantizationError as e:
+                                raise QuantizationError(f"tensor {c.name}: {e}") from None
+                            if bar is not None:
+                                bar.update(x.size)
+                            yield data
+
+                    sink.write_rows(c.name, chunks())
+                    rep.seconds = time.perf_counter() - t0
+                    continue
+                rep.seconds = time.perf_counter() - t0
+                if bar is not None:
+                    bar.update(rep.n_elements)
+    finally:
+        numba.set_num_threads(old_threads)
+        if bar is not None:
+            bar.close()
+    return QuantizeReport(out_path, recipe_name, reports, time.perf_counter() - t_start, warnings)
+
+
+def tensor_nbytes_of(qtype: GGMLQuantizationType, shape: Sequence[int]) -> int:
+    from .gguf_io import tensor_nbytes
+
+    return tensor_nbytes(qtype, shape)
+
+
+def dequantize_model(in_path: Any, out_path: Any, *, dtype: Any = "F32", force: bool = False,
+                     progress: bool | None = None) -> QuantizeReport:
+    """Write a copy of a GGUF model with every quantized/float tensor converted to ``dtype`` (F32, F16, BF16).
+
+    Integer tensors (I32, …) are copied unchanged; a type pyquant cannot dequantize is an error.
+    ``general.file_type`` becomes the matching llama file type.
+    """
+    import time
+
+    from gguf import GGUFValueType as V
+
+    from .formats import qtype_of
+    from .gguf_io import GGUFFile, GGUFSink, RawTensor
+
+    t_start = time.perf_counter()
+    target = qtype_of(dtype)
+    if target not in _FLOATS:
+        raise RecipeError(f"dequantize writes F32, F16 or BF16, not {target.name}")
+    src = GGUFFile(in_path)
+    plan = []
+    for ti in src.infos:
+        t = src.tensor(ti)
+        if isinstance(t, RawTensor):
+            if ti.qtype in (T.I8, T.I16, T.I32, T.I64, T.F64):
+                plan.append((ti, ti.qtype))
+                continue
+            raise RecipeError(f"{ti.name}: pyquant cannot dequantize {ti.qtype.name} tensors yet")
+        plan.append((ti, target))
+    meta = src.metadata.copy()
+    if "general.file_type" in meta:
+        meta.set("general.file_type", int(_FTYPE_OF_TYPE[target]), V.UINT32)
+    reports = [TensorReport(ti.name, ti.shape, ti.qtype, qt, ti.qtype != qt, ti.nbytes,
+                            tensor_nbytes_of(qt, ti.shape)) for ti, qt in plan]
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(r.n_elements for r in reports), unit="w", unit_scale=True,
+                   desc=f"dequantizing to {target.name}", leave=False)
+    from .quant import quantize_array
+
+    try:
+        with GGUFSink(out_path, meta, [(ti.name, qt, ti.shape) for ti, qt in plan], force=force) as sink:
+            for (ti, qt), rep in zip(plan, reports, strict=False):
+                t0 = time.perf_counter()
+                if qt == ti.qtype:
+                    sink.write(ti.name, src.raw(ti))
+                else:
+                    t = src.tensor(ti)
+                    step = max(1, _CHUNK_ELEMENTS // ti.shape[-1])
+
+                    def chunks(t=t, qt=qt, step=step):
+                        for _, x in _float_row_chunks(t, step):
+                            yield x if qt == T.F32 else quantize_array(x, qt)[0]
+                            if bar is not None:
+                                bar.update(x.size)
+
+                    sink.write_rows(ti.name, chunks())
+                rep.seconds = time.perf_counter() - t0
+    finally:
+        if bar is not None:
+            bar.close()
+    return QuantizeReport(out_path, target.name, reports, time.perf_counter() - t_start)
