@@ -135,3 +135,26 @@ def dequantize(qt: Any, dtype: Any = None, out: Optional[DeviceArray] = None) ->
     spec = dequantize_spec(qt.qtype, DEQUANTIZE_DTYPES[dt.name], st.nrows, n)
     dev.launch(spec, (st.ptr, out.ptr, st.nrows, n, st.row_stride))
     return out
+
+
+def host_reference(values: np.ndarray, dtype: Any) -> np.ndarray:
+    """What device dequantize to ``dtype`` must return, from the host float32 result ``values``.
+
+    float32: the values; float16: IEEE round-to-nearest-even (ggml's ``GGML_FP32_TO_FP16``, CUDA's
+    ``__float2half``); bfloat16: round-to-nearest-even on the bits, NaN kept quiet (ggml's
+    ``ggml_compute_fp32_to_bf16``, CUDA's ``__float2bfloat16``), as uint16 bit patterns.
+    """
+    x = np.ascontiguousarray(values, dtype=np.float32)
+    name = dtype_of(dtype).name
+    if name == "float32":
+        return x.copy()
+    if name == "float16":
+        with np.errstate(over="ignore"):  # overflow to inf is the rounding's answer, not an accident
+            return x.astype(np.float16)
+    if name == "bfloat16":
+        u = x.view(np.uint32).astype(np.uint64)
+        r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+        nan = (u & 0x7FFFFFFF) > 0x7F800000
+        r[nan] = ((u[nan] >> 16) | 64).astype(np.uint16)
+        return r
+    raise TypeError(f"no device dequantize to {name}")

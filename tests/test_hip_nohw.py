@@ -1,0 +1,516 @@
+"""The HIP path up to the hardware, and the device-memory plumbing, on a machine without a GPU.
+
+Three layers, none needing AMD hardware:
+1. the real hip-python (when installed) without a HIP runtime: selecting HIP raises a clear error, never crashes;
+2. a fake ``hip`` module that answers like hip-python (tuples led by a ``hipError_t``) over host memory:
+   device selection, architecture names, code-object choice and its errors, launch argument packing
+   (``extra=`` ctypes values), error mapping, padding of device rows, freeing on collection, and the whole
+   ``QTensor.to("hip").dequantize()`` plumbing with the kernel emulated by the CPU dequantizer;
+3. DLPack export/import checked against numpy's own DLPack implementation on host memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import gc
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import pyquant
+from pyquant import cpu
+from pyquant.device import memory, runtime
+from pyquant.device import tensor as dtensor
+from pyquant.formats import MATRIX_ROW_PADDING, SUPPORTED, layout, row_bytes
+
+# ---------------------------------------------------------------------------------------------- 1. real hip-python
+
+
+def test_import_pyquant_does_no_gpu_work():
+    code = ("import sys, pyquant, pyquant.device, pyquant.tensor;"
+            "bad=[m for m in sys.modules if m.split('.')[0] in ('hip','cuda','rocm','torch','cupy')];"
+            "print(bad); assert not bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_real_hip_python_without_runtime_raises_clearly():
+    pytest.importorskip("hip", reason="hip-python not installed (pip install hip-python)")
+    count, why = runtime.probe("hip")
+    if count:
+        pytest.skip("an AMD GPU is present: this test is about machines without one")
+    assert "libamdhip64" in why or "hipGetDeviceCount" in why, why
+    with pytest.raises(pyquant.device.NoDeviceError, match=r"AMD GPU \(HIP\).*HIP: "):
+        pyquant.device.get_device("hip")
+    # the same through the tensor API, with a message naming what is missing
+    qt = pyquant.QTensor(np.zeros((1, 4), np.uint8), "F32", (1, 1))
+    with pytest.raises(pyquant.device.NoDeviceError, match="HIP"):
+        qt.to("hip")
+
+
+# ---------------------------------------------------------------------------------------------- 2. a fake hip module
+
+
+class hipError_t(enum.IntEnum):
+    hipSuccess = 0
+    hipErrorInvalidValue = 1
+    hipErrorOutOfMemory = 2
+    hipErrorNoDevice = 100
+    hipErrorInvalidImage = 200
+    hipErrorNotFound = 500
+
+
+class hipMemcpyKind(enum.IntEnum):
+    hipMemcpyHostToHost = 0
+    hipMemcpyHostToDevice = 1
+    hipMemcpyDeviceToHost = 2
+    hipMemcpyDeviceToDevice = 3
+
+
+class FakeHip:
+    """Answers like hip-python: every call returns a tuple whose first item is a hipError_t.
+
+    "Device memory" is host memory (ctypes buffers), so copies are memmoves and a launched
+    ``dequantize_block_*`` kernel is emulated with the CPU dequantizer over the raw addresses.
+    """
+
+    hipError_t = hipError_t
+    hipMemcpyKind = hipMemcpyKind
+
+    def __init__(self, arch="gfx90a:sramecc+:xnack-", count=1, memory_limit=1 << 30):
+        self.arch, self.count, self.memory_limit = arch, count, memory_limit
+        self.allocs: dict[int, ctypes.Array] = {}
+        self.freed: list[int] = []
+        self.launches: list[dict] = []
+        self.fail: dict[str, hipError_t] = {}  # call name -> error to return
+        self.current = None
+
+    def _err(self, name):
+        return self.fail.get(name, hipError_t.hipSuccess)
+
+    def hipGetErrorName(self, e):
+        return (hipError_t.hipSuccess, hipError_t(e).name.encode())
+
+    def hipGetErrorString(self, e):
+        return (hipError_t.hipSuccess, {2: b"out of memory", 500: b"named symbol not found"}.get(int(e), b"error"))
+
+    def hipGetDeviceCount(self):
+        e = self._err("hipGetDeviceCount")
+        return (e, 0 if e else self.count)
+
+    def hipSetDevice(self, i):
+        self.current = i
+        return (hipError_t.hipSuccess,)
+
+    def hipGetDeviceProperties(self, i):
+        p = SimpleNamespace(gcnArchName=self.arch, name=f"Fake AMD {i}", totalGlobalMem=self.memory_limit,
+                            multiProcessorCount=104, warpSize=64 if self.arch.startswith("gfx9") else 32,
+                            l2CacheSize=8 << 20, maxThreadsPerBlock=1024, maxGridSize=[2**31 - 1, 65535, 65535])
+        return (hipError_t.hipSuccess, p)
+
+    def hipMemGetInfo(self):
+        used = sum(ctypes.sizeof(b) for b in self.allocs.values())
+        return (hipError_t.hipSuccess, self.memory_limit - used, self.memory_limit)
+
+    def hipMalloc(self, n):
+        used = sum(ctypes.sizeof(b) for b in self.allocs.values())
+        if used + n > self.memory_limit:
+            return (hipError_t.hipErrorOutOfMemory, None)
+        buf = (ctypes.c_uint8 * n)()
+        ctypes.memset(buf, 0xA5, n)  # device memory is not zeroed: padding must be written explicitly
+        self.allocs[ctypes.addressof(buf)] = buf
+        return (hipError_t.hipSuccess, ctypes.addressof(buf))
+
+    def hipFree(self, p):
+        assert p in self.allocs, f"hipFree of unknown pointer {p:#x}"
+        del self.allocs[p]
+        self.freed.append(p)
+        return (hipError_t.hipSuccess,)
+
+    def _check_range(self, p, n):
+        if any(a <= p and p + n <= a + ctypes.sizeof(b) for a, b in self.allocs.items()):
+            return
+        raise AssertionError(f"access outside device allocations: {p:#x}+{n}")
+
+    def hipMemcpyAsync(self, dst, src, n, kind, stream):
+        assert isinstance(kind, hipMemcpyKind)
+        if kind in (hipMemcpyKind.hipMemcpyHostToDevice, hipMemcpyKind.hipMemcpyDeviceToDevice):
+            self._check_range(dst, n)
+        if kind in (hipMemcpyKind.hipMemcpyDeviceToHost, hipMemcpyKind.hipMemcpyDeviceToDevice):
+            self._check_range(src, n)
+        ctypes.memmove(dst, src, n)
+        return (hipError_t.hipSuccess,)
+
+    def hipMemsetAsync(self, p, v, n, stream):
+        self._check_range(p, n)
+        ctypes.memset(p, v, n)
+        return (hipError_t.hipSuccess,)
+
+    def hipStreamSynchronize(self, s):
+        return (hipError_t.hipSuccess,)
+
+    def hipDeviceSynchronize(self):
+        return (hipError_t.hipSuccess,)
+
+    def hipModuleLoadData(self, image):
+        if not bytes(image[:4]) == b"\x7fELF":
+            return (hipError_t.hipErrorInvalidImage, None)
+        return (hipError_t.hipSuccess, "module")
+
+    def hipModuleGetFunction(self, module, name):
+        e = self._err("hipModuleGetFunction")
+        return (e, None) if e else (hipError_t.hipSuccess, name.decode())
+
+    def hipModuleLaunchKernel(self, f, gx, gy, gz, bx, by, bz, shm, stream, kernelParams, extra=None):
+        # hip-python packs `extra` from ctypes values; kernelParams would need addresses (a segfault otherwise)
+        assert kernelParams is None
+        assert isinstance(extra, tuple) and all(isinstance(a, ctypes._SimpleCData) for a in extra), extra
+        self.launches.append(dict(kernel=f, grid=(gx, gy, gz), block=(bx, by, bz), shared=shm, args=extra))
+        if f.startswith("dequantize_block_"):
+            self._emulate_dequantize(f, [a.value for a in extra])
+        return (hipError_t.hipSuccess,)
+
+    def _emulate_dequantize(self, name, args):
+        x, y, nrows, n, stride = args
+        ggml, out = name[len("dequantize_block_"):].rsplit("_", 1)
+        qtype = pyquant.qtype_of(ggml)
+        rb = row_bytes(qtype, n)
+        self._check_range(x, nrows * stride)
+        raw = np.ctypeslib.as_array((ctypes.c_uint8 * (nrows * stride)).from_address(x)).reshape(nrows, stride)
+        values = pyquant.dequantize(np.ascontiguousarray(raw[:, :rb]), qtype, (nrows, n))
+        ref = dtensor.host_reference(values, {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[out])
+        self._check_range(y, ref.nbytes)
+        ctypes.memmove(y, ref.ctypes.data, ref.nbytes)
+
+    # streams and events
+    def hipStreamCreate(self):
+        return (hipError_t.hipSuccess, 0x5000)
+
+    def hipStreamDestroy(self, s):
+        return (hipError_t.hipSuccess,)
+
+    def hipEventCreate(self):
+        return (hipError_t.hipSuccess, object())
+
+    def hipEventRecord(self, e, s):
+        return (hipError_t.hipSuccess,)
+
+    def hipEventSynchronize(self, e):
+        return (hipError_t.hipSuccess,)
+
+    def hipEventElapsedTime(self, a, b):
+        return (hipError_t.hipSuccess, 1.5)
+
+    def hipEventDestroy(self, e):
+        return (hipError_t.hipSuccess,)
+
+    def hipPointerGetAttributes(self, p):
+        return (hipError_t.hipSuccess, SimpleNamespace(device=0))
+
+
+@pytest.fixture
+def fake_hip(monkeypatch, tmp_path):
+    """Install a FakeHip as hip-python, and a kernels directory with a gfx90a 'code object'."""
+    from pyquant.device import hip as hipmod
+
+    fake = FakeHip()
+    monkeypatch.setattr(hipmod, "_hip", fake)
+    monkeypatch.setattr(runtime, "_devices", {})
+    monkeypatch.setattr(runtime, "probe", lambda v: hipmod.probe() if v == "hip" else (0, "CUDA: not in this test"))
+    write_manifest(tmp_path, ["gfx90a", "gfx942", "gfx1100"])
+    monkeypatch.setenv("PYQUANT_KERNELS_DIR", str(tmp_path))
+    monkeypatch.setattr(dtensor, "dequantize_spec", stub_dequantize_spec)
+    return fake
+
+
+def write_manifest(path, archs, kernels=None):
+    objects = {}
+    for a in archs:
+        (path / f"pyquant.{a}.hsaco").write_bytes(b"\x7fELF" + a.encode())
+        objects[a] = {"file": f"pyquant.{a}.hsaco", "compiler": "clang-22", "vendor": "amd",
+                      "wavefront_size": 64 if a.startswith("gfx9") else 32}
+    if kernels is None:
+        kernels = [f"dequantize_block_{layout(t).c_name[6:]}_{o}" for t in SUPPORTED for o in ("f32", "f16", "bf16")]
+        kernels.append("k")  # a test kernel for the launch tests
+    (path / "manifest.json").write_text(json.dumps({"source_hash": "x", "objects": objects, "kernels": kernels}))
+
+
+def stub_dequantize_spec(qtype, out, nrows, n):
+    """The launch contract's shape (kernel, grid, block, shared_mem, arg_types), independent of launch.py."""
+    name = f"dequantize_block_{layout(qtype).c_name[6:]}_{out}"
+    return SimpleNamespace(kernel=name, grid=(nrows, 1, 1), block=(64, 1, 1), shared_mem=0,
+                           arg_types=("ptr", "ptr", "i64", "i64", "i64"))
+
+
+def test_no_device_error_from_error_tuple(fake_hip):
+    fake_hip.fail["hipGetDeviceCount"] = hipError_t.hipErrorNoDevice
+    with pytest.raises(pyquant.device.NoDeviceError, match=r"hipGetDeviceCount\(\) failed: hipErrorNoDevice"):
+        pyquant.device.get_device("hip")
+
+
+def test_selection_and_arch_name(fake_hip):
+    dev = pyquant.device.get_device("gpu")
+    assert dev.vendor == "hip" and str(dev) == "hip:0"
+    assert dev.arch == "gfx90a" and dev.properties.full_arch == "gfx90a:sramecc+:xnack-"
+    assert dev.properties.warp_size == 64
+    assert pyquant.device.get_device("hip:0") is dev and pyquant.device.get_device(0) is dev
+    with pytest.raises(pyquant.device.NoDeviceError, match="device 3 does not exist"):
+        pyquant.device.get_device("hip:3")
+    with pytest.raises(ValueError, match="unknown device"):
+        pyquant.device.get_device("tpu")
+
+
+@pytest.mark.parametrize("arch", ["gfx1036", "gfx1151:xnack-"])
+def test_unbuilt_arch_names_device_shipped_and_build_command(fake_hip, arch):
+    fake_hip.arch = arch
+    dev = pyquant.device.get_device("hip")
+    with pytest.raises(pyquant.device.CodeObjectError) as e:
+        dev.function("dequantize_block_q4_0_f32")
+    msg = str(e.value)
+    stripped = arch.split(":")[0]
+    assert f"is {stripped}" in msg and "ships gfx1100, gfx90a, gfx942 in" in msg
+    assert f"python hsaco/build.py --arch {stripped}" in msg
+
+
+def test_missing_manifest_and_stale_kernel_list(fake_hip, tmp_path, monkeypatch):
+    empty = tmp_path / "none"
+    empty.mkdir()
+    monkeypatch.setenv("PYQUANT_KERNELS_DIR", str(empty))
+    dev = pyquant.device.get_device("hip")
+    with pytest.raises(pyquant.device.CodeObjectError, match="python hsaco/build.py"):
+        dev.function("dequantize_block_q4_0_f32")
+    other = tmp_path / "old"
+    other.mkdir()
+    write_manifest(other, ["gfx90a"], kernels=["dequantize_block_q4_0_f32"])
+    monkeypatch.setenv("PYQUANT_KERNELS_DIR", str(other))
+    runtime._devices.clear()
+    dev = pyquant.device.get_device("hip")
+    assert dev.function("dequantize_block_q4_0_f32") == "dequantize_block_q4_0_f32"
+    with pytest.raises(pyquant.device.CodeObjectError, match="not in pyquant.gfx90a.hsaco.*rebuild"):
+        dev.function("dequantize_block_q4_K_f32")
+
+
+def test_launch_packs_ctypes_values_once(fake_hip):
+    dev = pyquant.device.get_device("hip")
+    buf = dev.alloc(64)
+    spec = SimpleNamespace(kernel="k", grid=(3, 2), block=128, shared_mem=256,
+                           arg_types=("ptr", "i64", "i32", "f32", "ptr"))
+    dev.launch(spec, (buf, 2**40, -7, 0.5, None))
+    (call,) = fake_hip.launches
+    assert call["grid"] == (3, 2, 1) and call["block"] == (128, 1, 1) and call["shared"] == 256
+    types = [type(a) for a in call["args"]]
+    assert types == [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float, ctypes.c_void_p]
+    assert [a.value for a in call["args"]] == [buf.ptr, 2**40, -7, 0.5, None]
+    with pytest.raises(OverflowError, match="argument 2"):
+        dev.launch(spec, (buf, 1, 2**31, 0.0, 0))
+    with pytest.raises(TypeError, match="takes 5 arguments"):
+        dev.launch(spec, (buf,))
+    with pytest.raises(ValueError, match="2048 threads"):
+        dev.launch(SimpleNamespace(kernel="k", grid=1, block=(2048,), shared_mem=0, arg_types=()), ())
+    with pytest.raises(ValueError, match="exceeds"):
+        dev.launch(SimpleNamespace(kernel="k", grid=(1, 70000), block=1, shared_mem=0, arg_types=()), ())
+
+
+def test_errors_name_call_and_error(fake_hip):
+    dev = pyquant.device.get_device("hip")
+    fake_hip.fail["hipModuleGetFunction"] = hipError_t.hipErrorNotFound
+    with pytest.raises(pyquant.device.DeviceError,
+                       match=r"hipModuleGetFunction\('dequantize_block_q8_0_f32'\) failed: hipErrorNotFound "
+                             r"\(named symbol not found\)") as e:
+        dev.function("dequantize_block_q8_0_f32")
+    assert e.value.call.startswith("hipModuleGetFunction") and e.value.error_name == "hipErrorNotFound"
+
+
+def test_out_of_memory_is_a_memory_error(fake_hip):
+    dev = pyquant.device.get_device("hip")
+    with pytest.raises(MemoryError, match=r"out of device memory on hip:0 .*asked for 2048.0 MiB.*hipErrorOutOfMemory"):
+        dev.alloc(2 << 30)
+    with pytest.raises(pyquant.device.DeviceMemoryError):
+        dev.empty((1 << 20, 1 << 10), "float32")
+
+
+def test_memory_freed_when_owner_collected(fake_hip):
+    dev = pyquant.device.get_device("hip")
+    a = dev.empty((4, 8), "float16")
+    ptr = a.ptr
+    assert ptr in fake_hip.allocs
+    del a
+    gc.collect()
+    assert ptr in fake_hip.freed and ptr not in fake_hip.allocs
+    b = dev.alloc(16)
+    b.free()
+    b.free()  # idempotent
+    assert fake_hip.freed.count(b.ptr) == 1
+
+
+def _random_qtensor(qtype, nrows, n, rng):
+    """Valid quantized bytes: random floats through the CPU quantizer."""
+    x = rng.standard_normal((nrows, n)).astype(np.float32)
+    return pyquant.quantize(x, qtype)
+
+
+def _cpu_types():
+    return [t for t in SUPPORTED if t in cpu.available()]
+
+
+@pytest.mark.parametrize("n_blocks", [1, 3, 17])
+def test_to_device_pads_rows_with_zeros_and_round_trips(fake_hip, n_blocks):
+    rng = np.random.default_rng(n_blocks)
+    for t in _cpu_types():
+        lay = layout(t)
+        n = lay.block_size * n_blocks
+        qt = pyquant.QTensor(rng.integers(0, 256, (3, n // lay.block_size * lay.type_size), dtype=np.uint8), t, (3, n))
+        g = qt.to("hip")
+        assert g.device.vendor == "hip" and g.shape == qt.shape and g.qtype == t
+        st = g._device
+        assert st.row_bytes == row_bytes(t, n)
+        padded_n = -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING
+        assert st.row_stride == row_bytes(t, padded_n) and st.row_stride % (lay.type_size) == 0
+        raw = np.ctypeslib.as_array((ctypes.c_uint8 * (3 * st.row_stride)).from_address(st.ptr)).reshape(3, -1)
+        assert (raw[:, st.row_bytes:] == 0).all(), "padding must be zeroed"
+        np.testing.assert_array_equal(raw[:, : st.row_bytes], qt.data)
+        back = g.cpu()
+        assert back.device == "cpu"
+        np.testing.assert_array_equal(back.data, qt.data)
+        with pytest.raises(RuntimeError, match="lives on a device"):
+            g.data  # noqa: B018
+        assert g.to("hip") is g and g.to("cpu").device == "cpu"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_device_dequantize_plumbing(fake_hip, dtype):
+    """Arguments reach the kernel as the contract says: x, y, nrows, n, padded row stride in bytes."""
+    rng = np.random.default_rng(0)
+    for t in _cpu_types():
+        lay = layout(t)
+        n = lay.block_size * 5
+        qt = _random_qtensor(t, 4, n, rng) if t.name not in ("Q8_1", "Q8_K") else pyquant.QTensor(
+            rng.integers(0, 256, (4, row_bytes(t, n)), dtype=np.uint8), t, (4, n))
+        out = qt.to("hip").dequantize(dtype=dtype)
+        assert isinstance(out, pyquant.device.DeviceArray)
+        assert out.shape == (4, n) and out.dtype.name == dtype
+        call = fake_hip.launches[-1]
+        x, y, nrows, nn, stride = (a.value for a in call["args"])
+        assert (y, nrows, nn) == (out.ptr, 4, n)
+        assert stride == row_bytes(t, -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING)
+        want = dtensor.host_reference(qt.dequantize(), dtype)
+        got = out.cpu()
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+        assert out.__dlpack_device__() == (10, 0)
+        if dtype == "bfloat16":
+            assert not hasattr(out, "__cuda_array_interface__")
+        else:
+            cai = out.__cuda_array_interface__
+            assert cai["data"] == (out.ptr, False) and cai["shape"] == (4, n) and cai["version"] == 3
+
+
+def test_dequantize_refuses_other_dtypes_and_empty_is_fine(fake_hip):
+    qt = pyquant.QTensor(np.zeros((0, 4), np.uint8), "F32", (0, 1))
+    g = qt.to("hip")
+    out = g.dequantize()
+    assert out.shape == (0, 1) and not fake_hip.launches
+    with pytest.raises(TypeError, match="float32, float16 or bfloat16"):
+        g.dequantize(dtype="int8")
+
+
+# ---------------------------------------------------------------------------------------------- 3. DLPack on host memory
+
+
+def _host_device_array(a: np.ndarray, dtype=None, strides=None) -> memory.DeviceArray:
+    return memory.DeviceArray(a.ctypes.data, a.shape, dtype or a.dtype, strides if strides is not None else a.strides,
+                              owner=a, dl_device=(memory.KDL_CPU, 0))
+
+
+class _Capsule:
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, **kw):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (memory.KDL_CPU, 0)
+
+
+@pytest.mark.parametrize("versioned", [False, True])
+def test_dlpack_export_is_zero_copy_and_released(versioned):
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)
+    d = _host_device_array(a)
+    cap = d.__dlpack__(max_version=(1, 0) if versioned else None)
+    assert type(cap).__name__ == "PyCapsule"
+    before = len(memory._exported)
+    b = np.from_dlpack(_Capsule(cap))
+    assert b.ctypes.data == a.ctypes.data and b.shape == (4, 6)
+    np.testing.assert_array_equal(b, a)
+    del b, cap
+    gc.collect()
+    assert len(memory._exported) == before - 1, "the consumer's deleter must drop our reference"
+
+
+def test_dlpack_unconsumed_capsule_is_released():
+    a = np.zeros(5, np.float16)
+    before = len(memory._exported)
+    cap = _host_device_array(a).__dlpack__()
+    assert len(memory._exported) == before + 1
+    del cap
+    gc.collect()
+    assert len(memory._exported) == before
+
+
+def test_dlpack_strided_and_numpy_from_dlpack_directly():
+    a = np.arange(30, dtype=np.int32).reshape(5, 6)[:, ::2]
+    d = _host_device_array(a)
+    assert not d.is_c_contiguous
+    b = np.from_dlpack(d)
+    np.testing.assert_array_equal(b, a)
+    assert b.ctypes.data == a.ctypes.data
+
+
+def test_dlpack_import_is_zero_copy():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    d = memory._from_dlpack(a, allow_host=True)
+    assert d.ptr == a.ctypes.data and d.shape == (3, 4) and d.dtype.name == "float32" and d.strides == a.strides
+    with pytest.raises(TypeError, match="not on a GPU"):
+        pyquant.device.as_device_array(a)
+
+
+def test_bfloat16_dlpack_code():
+    bits = np.array([0x3F80, 0x4000], dtype=np.uint16)
+    d = _host_device_array(bits, dtype="bfloat16")
+    cap = d.__dlpack__()
+    t, holder, _ = memory._consume_capsule(cap)
+    assert (t.dtype.code, t.dtype.bits, t.dtype.lanes) == (memory.KDL_BFLOAT, 16, 1)
+    assert t.data == bits.ctypes.data
+
+
+def test_dtype_names():
+    assert memory.dtype_of("bf16").name == "bfloat16"
+    assert memory.dtype_of(np.float16).name == "float16"
+    assert memory.dtype_of(None).name == "float32"
+    assert memory.dtype_of("half").name == "float16"
+
+    class TorchLike:
+        def __str__(self):
+            return "torch.bfloat16"
+
+    assert memory.dtype_of(TorchLike()).name == "bfloat16"
+    with pytest.raises(TypeError, match="unsupported device dtype"):
+        memory.dtype_of("complex64")
+
+
+def test_host_reference_rounding():
+    x = np.array([1.0, 1.0 + 2**-8, 1.0 + 3 * 2**-8, 65520.0, -0.0, np.inf, 1e-8], dtype=np.float32)
+    bf = dtensor.host_reference(x, "bfloat16")
+    # 1+2^-8 is a tie between 1 and 1+2^-7: even mantissa (1.0) wins; 1+3*2^-8 rounds up to 1+2^-6
+    assert bf[0] == 0x3F80 and bf[1] == 0x3F80 and bf[2] == 0x3F82
+    assert bf[4] == 0x8000 and bf[5] == 0x7F80
+    h = dtensor.host_reference(x, "float16")
+    assert np.isinf(h[3]) and h[0] == 1.0
+    nan = dtensor.host_reference(np.array([np.float32("nan")]), "bfloat16")
+    assert nan[0] & 0x7FC0 == 0x7FC0
