@@ -4,6 +4,16 @@ Every float operation is float32 and in C's order (libggml-base is built without
 this: no ``fastmath``). C's float -> small-integer casts compile to ``cvttss2si``/``cvttps2dq`` followed by
 taking the low byte; :func:`cvtt` reproduces that, including the out-of-range case (a subnormal scale makes
 ``1/d`` infinite, and ``0*inf`` is NaN), so even those blocks come out byte for byte as ggml's.
+
+Inputs to the quantizers are finite (:mod:`pyquant.quant` refuses NaN and Inf): the block maxima are then
+found with integer max/min over the float bit patterns, which LLVM vectorizes and which order finite
+floats exactly as C's float comparisons do; the cases where C's scan order matters (a tie between +a and -a,
+or +0 against -0) fall back to the sequential scan.
+
+Speed: an inner loop of a constant 32 (or 16) trips is unrolled by LLVM into scalar code that cannot be
+vectorized, because the input and output arrays might alias. The loops therefore run to ``qk = n // nb``
+(always 32, but not a compile-time constant), which LLVM's loop vectorizer handles with a runtime overlap
+check per block.
 """
 
 from __future__ import annotations
@@ -14,7 +24,8 @@ from numba import njit, prange
 
 from ..formats import layout
 from . import IGNORED, UNSUPPORTED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, f32, fp16_to_fp32, fp32_to_fp16
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .search import make_qkx3_quants, make_qx_quants
 
 QK = 32  # every legacy type has 32-element blocks
 
@@ -35,6 +46,11 @@ Q8_1_B, Q8_1_D, Q8_1_S, Q8_1_QS = _offsets(T.Q8_1, "d", "s", "qs")
 
 _I32_MIN = np.int32(-2147483648)
 _TWO31 = f32(2147483648.0)
+_ABS = np.uint32(0x7FFFFFFF)
+_FLT_MAX = f32(3.4028234663852886e38)
+
+
+# ----------------------------------------------------------------------------------------------- scalar helpers
 
 
 @njit(**JIT, inline="always")
@@ -58,12 +74,17 @@ def roundf_i8(v):
         q = np.int32(v)
         r = v - f32(q)  # the fraction, exact
         if r >= f32(0.5):
-            q += np.int32(1)
+            q = np.int32(q + np.int32(1))
         elif r <= f32(-0.5):
-            q -= np.int32(1)
-    else:
-        q = _I32_MIN
-    return np.int32(np.int8(q))
+            q = np.int32(q - np.int32(1))
+        return np.int32(np.int8(q))
+    return np.int32(0)  # roundf keeps inf/NaN/huge, cvtt gives INT32_MIN, whose low byte is 0
+
+
+@njit(**JIT, inline="always")
+def _qk(n, nb):
+    """32, computed so that LLVM cannot see it (see the module docstring)."""
+    return n // nb if nb > 0 else 0
 
 
 @njit(**JIT, inline="always")
@@ -86,8 +107,8 @@ def _nonfinite_half(row, pos):
 
 @njit(**JIT)
 def _mul_add_c(q, d, m):
-    """``q*d + m`` with x86's NaN choice as GCC orders it: when both the product and ``m`` are NaN, the product's
-    NaN comes out (LLVM may swap an fadd's operands, so the NaN case is spelled out)."""
+    """``q*d + m`` with the NaN x86 gives for GCC's operand order: when the product and ``m`` are both NaN the
+    product's comes out (LLVM may swap an fadd's operands, so the NaN case is spelled out)."""
     p = q * d
     if p != p:
         return p
@@ -113,8 +134,19 @@ def _get_u32(row, pos):
 
 
 @njit(**JIT, inline="always")
-def _absmax_signed(xr, base):
-    """The value of largest magnitude in a block, the first one on ties; 0 when all are 0 (q4_0/q5_0 ref)."""
+def _pack_qh(qh, q0, q1, j):
+    """Bit 4 of levels q0 (element j) and q1 (element j+16) into bits j and j+16 of qh."""
+    qh |= np.uint32((q0 & np.int32(0x10)) >> np.int32(4)) << np.uint32(j)
+    qh |= np.uint32((q1 & np.int32(0x10)) >> np.int32(4)) << np.uint32(j + QK // 2)
+    return qh
+
+
+# ----------------------------------------------------------------------------------------------- block scans
+
+
+@njit(**JIT)
+def _absmax_signed_scan(xr, base):
+    """The value of largest magnitude, the first one on ties, 0 when all are 0: the scan of q4_0/q5_0 ref."""
     amax = f32(0)
     mx = f32(0)
     for j in range(QK):
@@ -127,20 +159,45 @@ def _absmax_signed(xr, base):
 
 
 @njit(**JIT, inline="always")
-def _absmax(xr, base):
-    """``amax = MAX(amax, fabsf(v))`` over a block (q8_0/q8_1 ref)."""
-    amax = f32(0)
-    for j in range(QK):
-        a = abs(xr[base + j])
-        amax = amax if amax > a else a
-    return amax
+def _absmax_signed(xr, base, qk):
+    """``_absmax_signed_scan`` for finite input, with integer maxima over the bit patterns.
+
+    The largest int32 pattern is the largest non-negative value (patterns of negative floats are negative);
+    the largest uint32 pattern is the most negative value. The larger magnitude wins; a tie between +a and -a
+    needs the scan, since C keeps whichever comes first.
+    """
+    pmax = np.int32(-1)
+    umax = np.uint32(0)
+    for j in range(qk):
+        u = f32_bits(xr[base + j])
+        s = np.int32(u)
+        pmax = s if s > pmax else pmax
+        umax = u if u > umax else umax
+    nmag = np.int32(umax & _ABS) if umax > _ABS else np.int32(-1)
+    if pmax > nmag:
+        return bits_f32(pmax) if pmax > 0 else f32(0)
+    if nmag > pmax:
+        return bits_f32(umax) if nmag > 0 else f32(0)
+    if pmax <= 0:
+        return f32(0)  # all zeros (C's max stays +0.0f)
+    return _absmax_signed_scan(xr, base)
 
 
 @njit(**JIT, inline="always")
-def _minmax(xr, base):
-    """Block min and max as q4_1/q5_1 ref compute them (from FLT_MAX / -FLT_MAX)."""
-    mn = f32(3.4028234663852886e38)
-    mx = f32(-3.4028234663852886e38)
+def _absmax(xr, base, qk):
+    """``amax = MAX(amax, fabsf(v))`` over a block (q8_0/q8_1 ref), as the largest magnitude bit pattern."""
+    m = np.uint32(0)
+    for j in range(qk):
+        a = f32_bits(xr[base + j]) & _ABS
+        m = a if a > m else m
+    return bits_f32(m)
+
+
+@njit(**JIT)
+def _minmax_scan(xr, base):
+    """Block min and max as q4_1/q5_1 ref compute them (from FLT_MAX and -FLT_MAX, strict comparisons)."""
+    mn = _FLT_MAX
+    mx = -_FLT_MAX
     for j in range(QK):
         v = xr[base + j]
         if v < mn:
@@ -150,141 +207,280 @@ def _minmax(xr, base):
     return mn, mx
 
 
+@njit(**JIT, inline="always")
+def _minmax(xr, base, qk):
+    """``_minmax_scan`` for finite input, as integer min/max of order-preserving keys of the bit patterns.
+
+    The keys order -0 below +0, which C's comparisons call equal (keeping the first seen), so a zero
+    minimum or maximum is left to the scan.
+    """
+    kmin = np.int32(0x7FFFFFFF)
+    kmax = np.int32(-2147483648)
+    for j in range(qk):
+        s = np.int32(f32_bits(xr[base + j]))
+        k = np.int32(s ^ ((s >> np.int32(31)) & np.int32(0x7FFFFFFF)))
+        kmin = k if k < kmin else kmin
+        kmax = k if k > kmax else kmax
+    mn = bits_f32(np.int32(kmin ^ ((kmin >> np.int32(31)) & np.int32(0x7FFFFFFF))))
+    mx = bits_f32(np.int32(kmax ^ ((kmax >> np.int32(31)) & np.int32(0x7FFFFFFF))))
+    if mn == f32(0) or mx == f32(0):
+        return _minmax_scan(xr, base)
+    return mn, mx
+
+
+@njit(**JIT)
+def _sigma2(xr):
+    """``sum(x*x)/n_per_row`` over the whole row, summed in order (ggml's quantize_row_<t>_impl)."""
+    s = f32(0)
+    for j in range(xr.shape[0]):
+        s += xr[j] * xr[j]
+    return s / f32(xr.shape[0])
+
+
+@njit(**JIT, inline="always")
+def _block_weights(xr, base, w, sigma2, weight):
+    """ggml's ``weight[j] = qw[j] * sqrtf(sigma2 + xb[j]*xb[j])`` for one block."""
+    for j in range(QK):
+        v = xr[base + j]
+        weight[j] = w[base + j] * np.sqrt(sigma2 + v * v)
+
+
 # ----------------------------------------------------------------------------------------------- reference
 
 
 @njit(**PJIT)
 def quantize_rows_q4_0(x, out):
     """ggml's quantize_row_q4_0_ref, row by row."""
-    nb = x.shape[1] // QK
+    n = x.shape[1]
+    nb = n // QK
     for r in prange(x.shape[0]):
         xr = x[r]
         o = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q4_0_B
-            d = _absmax_signed(xr, base) / f32(-8)
+            d = _absmax_signed(xr, base, qk) / f32(-8)
             id = f32(1) / d if d != f32(0) else f32(0)
             _put_half(o, p + Q4_0_D, d)
-            for j in range(QK // 2):
-                x0 = xr[base + j] * id
-                x1 = xr[base + QK // 2 + j] * id
-                q0 = min(np.int32(15), to_i8(x0 + f32(8.5)))
-                q1 = min(np.int32(15), to_i8(x1 + f32(8.5)))
+            for j in range(qk // 2):
+                q0 = min(np.int32(15), to_i8(xr[base + j] * id + f32(8.5)))
+                q1 = min(np.int32(15), to_i8(xr[base + QK // 2 + j] * id + f32(8.5)))
                 o[p + Q4_0_QS + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
 def quantize_rows_q4_1(x, out):
     """ggml's quantize_row_q4_1_ref, row by row."""
-    nb = x.shape[1] // QK
+    n = x.shape[1]
+    nb = n // QK
     for r in prange(x.shape[0]):
         xr = x[r]
         o = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q4_1_B
-            mn, mx = _minmax(xr, base)
+            mn, mx = _minmax(xr, base, qk)
             d = (mx - mn) / f32(15)
             id = f32(1) / d if d != f32(0) else f32(0)
             _put_half(o, p + Q4_1_D, d)
             _put_half(o, p + Q4_1_M, mn)
-            for j in range(QK // 2):
-                x0 = (xr[base + j] - mn) * id
-                x1 = (xr[base + QK // 2 + j] - mn) * id
-                q0 = min(np.int32(15), to_i8(x0 + f32(0.5)))
-                q1 = min(np.int32(15), to_i8(x1 + f32(0.5)))
+            for j in range(qk // 2):
+                q0 = min(np.int32(15), to_i8((xr[base + j] - mn) * id + f32(0.5)))
+                q1 = min(np.int32(15), to_i8((xr[base + QK // 2 + j] - mn) * id + f32(0.5)))
                 o[p + Q4_1_QS + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
 def quantize_rows_q5_0(x, out):
     """ggml's quantize_row_q5_0_ref, row by row."""
-    nb = x.shape[1] // QK
+    n = x.shape[1]
+    nb = n // QK
     for r in prange(x.shape[0]):
         xr = x[r]
         o = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q5_0_B
-            d = _absmax_signed(xr, base) / f32(-16)
+            d = _absmax_signed(xr, base, qk) / f32(-16)
             id = f32(1) / d if d != f32(0) else f32(0)
             _put_half(o, p + Q5_0_D, d)
             qh = np.uint32(0)
-            for j in range(QK // 2):
-                x0 = xr[base + j] * id
-                x1 = xr[base + QK // 2 + j] * id
-                q0 = min(np.int32(31), to_i8(x0 + f32(16.5))) & np.int32(0xFF)
-                q1 = min(np.int32(31), to_i8(x1 + f32(16.5))) & np.int32(0xFF)
+            for j in range(qk // 2):
+                q0 = min(np.int32(31), to_i8(xr[base + j] * id + f32(16.5))) & np.int32(0xFF)
+                q1 = min(np.int32(31), to_i8(xr[base + QK // 2 + j] * id + f32(16.5))) & np.int32(0xFF)
                 o[p + Q5_0_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
-                qh |= np.uint32((q0 & np.int32(0x10)) >> np.int32(4)) << np.uint32(j)
-                qh |= np.uint32((q1 & np.int32(0x10)) >> np.int32(4)) << np.uint32(j + QK // 2)
+                qh = _pack_qh(qh, q0, q1, j)
             _put_u32(o, p + Q5_0_QH, qh)
 
 
 @njit(**PJIT)
 def quantize_rows_q5_1(x, out):
     """ggml's quantize_row_q5_1_ref, row by row."""
-    nb = x.shape[1] // QK
+    n = x.shape[1]
+    nb = n // QK
     for r in prange(x.shape[0]):
         xr = x[r]
         o = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q5_1_B
-            mn, mx = _minmax(xr, base)
+            mn, mx = _minmax(xr, base, qk)
             d = (mx - mn) / f32(31)
             id = f32(1) / d if d != f32(0) else f32(0)
             _put_half(o, p + Q5_1_D, d)
             _put_half(o, p + Q5_1_M, mn)
             qh = np.uint32(0)
-            for j in range(QK // 2):
-                x0 = (xr[base + j] - mn) * id
-                x1 = (xr[base + QK // 2 + j] - mn) * id
-                q0 = cvtt(x0 + f32(0.5)) & np.int32(0xFF)  # (uint8_t), no clamp in ggml
-                q1 = cvtt(x1 + f32(0.5)) & np.int32(0xFF)
+            for j in range(qk // 2):
+                q0 = cvtt((xr[base + j] - mn) * id + f32(0.5)) & np.int32(0xFF)  # (uint8_t), no clamp in ggml
+                q1 = cvtt((xr[base + QK // 2 + j] - mn) * id + f32(0.5)) & np.int32(0xFF)
                 o[p + Q5_1_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
-                qh |= np.uint32((q0 & np.int32(0x10)) >> np.int32(4)) << np.uint32(j)
-                qh |= np.uint32((q1 & np.int32(0x10)) >> np.int32(4)) << np.uint32(j + QK // 2)
+                qh = _pack_qh(qh, q0, q1, j)
             _put_u32(o, p + Q5_1_QH, qh)
 
 
 @njit(**PJIT)
 def quantize_rows_q8_0(x, out):
     """ggml's quantize_row_q8_0_ref, row by row (quantize_q8_0 ignores an importance matrix)."""
-    nb = x.shape[1] // QK
+    n = x.shape[1]
+    nb = n // QK
     for r in prange(x.shape[0]):
         xr = x[r]
         o = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q8_0_B
-            d = _absmax(xr, base) / f32(127)
+            d = _absmax(xr, base, qk) / f32(127)
             id = f32(1) / d if d != f32(0) else f32(0)
             _put_half(o, p + Q8_0_D, d)
-            for j in range(QK):
+            for j in range(qk):
                 o[p + Q8_0_QS + j] = np.uint8(roundf_i8(xr[base + j] * id) & np.int32(0xFF))
 
 
 @njit(**PJIT)
 def quantize_rows_q8_1(x, out):
     """ggml's quantize_row_q8_1_ref, row by row."""
+    n = x.shape[1]
+    nb = n // QK
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        qk = _qk(n, nb)
+        for ib in range(nb):
+            base = ib * QK
+            p = ib * Q8_1_B
+            d = _absmax(xr, base, qk) / f32(127)
+            id = f32(1) / d if d != f32(0) else f32(0)
+            _put_half(o, p + Q8_1_D, d)
+            s = np.int32(0)
+            for j in range(qk):
+                q = roundf_i8(xr[base + j] * id)
+                o[p + Q8_1_QS + j] = np.uint8(q & np.int32(0xFF))
+                s = np.int32(s + q)
+            _put_half(o, p + Q8_1_S, f32(s) * d)
+
+
+# ----------------------------------------------------------------------------------------------- imatrix
+
+
+@njit(**PJIT)
+def quantize_rows_q4_0_imatrix(x, w, out):
+    """ggml's quantize_q4_0 with quant_weights (quantize_row_q4_0_impl): make_qx_quants on weighted blocks."""
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
         xr = x[r]
         o = out[r]
+        weight = np.empty(QK, np.float32)
+        L = np.empty(QK, np.int8)
+        sigma2 = _sigma2(xr)
         for ib in range(nb):
             base = ib * QK
-            p = ib * Q8_1_B
-            d = _absmax(xr, base) / f32(127)
-            id = f32(1) / d if d != f32(0) else f32(0)
-            _put_half(o, p + Q8_1_D, d)
-            s = np.int32(0)
-            for j in range(QK):
-                q = roundf_i8(xr[base + j] * id)
-                o[p + Q8_1_QS + j] = np.uint8(q & np.int32(0xFF))
-                s += q
-            _put_half(o, p + Q8_1_S, f32(s) * d)
+            p = ib * Q4_0_B
+            _block_weights(xr, base, w, sigma2, weight)
+            d = make_qx_quants(QK, 8, xr[base : base + QK], L, 1, weight, True)
+            _put_half(o, p + Q4_0_D, d)
+            for j in range(QK // 2):
+                o[p + Q4_0_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
+
+
+@njit(**PJIT)
+def quantize_rows_q4_1_imatrix(x, w, out):
+    """ggml's quantize_q4_1 with quant_weights (quantize_row_q4_1_impl): make_qkx3_quants on weighted blocks."""
+    nb = x.shape[1] // QK
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        weight = np.empty(QK, np.float32)
+        L = np.empty(QK, np.uint8)
+        Laux = np.empty(QK, np.uint8)
+        the_min = np.empty(1, np.float32)
+        sigma2 = _sigma2(xr)
+        for ib in range(nb):
+            base = ib * QK
+            p = ib * Q4_1_B
+            _block_weights(xr, base, w, sigma2, weight)
+            d = make_qkx3_quants(QK, 15, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
+            _put_half(o, p + Q4_1_D, d)
+            _put_half(o, p + Q4_1_M, -the_min[0])
+            for j in range(QK // 2):
+                o[p + Q4_1_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
+
+
+@njit(**PJIT)
+def quantize_rows_q5_0_imatrix(x, w, out):
+    """ggml's quantize_q5_0 with quant_weights (quantize_row_q5_0_impl): make_qx_quants on weighted blocks."""
+    nb = x.shape[1] // QK
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        weight = np.empty(QK, np.float32)
+        L = np.empty(QK, np.int8)
+        sigma2 = _sigma2(xr)
+        for ib in range(nb):
+            base = ib * QK
+            p = ib * Q5_0_B
+            _block_weights(xr, base, w, sigma2, weight)
+            d = make_qx_quants(QK, 16, xr[base : base + QK], L, 1, weight, True)
+            _put_half(o, p + Q5_0_D, d)
+            qh = np.uint32(0)
+            for j in range(QK // 2):
+                q0 = np.int32(L[j]) & np.int32(0xFF)
+                q1 = np.int32(L[j + QK // 2]) & np.int32(0xFF)
+                o[p + Q5_0_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+                qh = _pack_qh(qh, q0, q1, j)
+            _put_u32(o, p + Q5_0_QH, qh)
+
+
+@njit(**PJIT)
+def quantize_rows_q5_1_imatrix(x, w, out):
+    """ggml's quantize_q5_1 with quant_weights (quantize_row_q5_1_impl): make_qkx3_quants on weighted blocks."""
+    nb = x.shape[1] // QK
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        o = out[r]
+        weight = np.empty(QK, np.float32)
+        L = np.empty(QK, np.uint8)
+        Laux = np.empty(QK, np.uint8)
+        the_min = np.empty(1, np.float32)
+        sigma2 = _sigma2(xr)
+        for ib in range(nb):
+            base = ib * QK
+            p = ib * Q5_1_B
+            _block_weights(xr, base, w, sigma2, weight)
+            d = make_qkx3_quants(QK, 31, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
+            _put_half(o, p + Q5_1_D, d)
+            _put_half(o, p + Q5_1_M, -the_min[0])
+            qh = np.uint32(0)
+            for j in range(QK // 2):
+                q0 = np.int32(L[j])
+                q1 = np.int32(L[j + QK // 2])
+                o[p + Q5_1_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+                qh = _pack_qh(qh, q0, q1, j)
+            _put_u32(o, p + Q5_1_QH, qh)
 
 
 # ----------------------------------------------------------------------------------------------- dequantize
@@ -293,15 +489,17 @@ def quantize_rows_q8_1(x, out):
 @njit(**PJIT)
 def dequantize_rows_q4_0(data, out):
     """ggml's dequantize_row_q4_0, row by row."""
-    nb = out.shape[1] // QK
+    n = out.shape[1]
+    nb = n // QK
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q4_0_B
             base = ib * QK
             d = _get_half(row, p + Q4_0_D)
-            for j in range(QK // 2):
+            for j in range(qk // 2):
                 b = np.int32(row[p + Q4_0_QS + j])
                 y[base + j] = f32((b & np.int32(0x0F)) - np.int32(8)) * d
                 y[base + QK // 2 + j] = f32((b >> np.int32(4)) - np.int32(8)) * d
@@ -310,10 +508,12 @@ def dequantize_rows_q4_0(data, out):
 @njit(**PJIT)
 def dequantize_rows_q4_1(data, out):
     """ggml's dequantize_row_q4_1, row by row."""
-    nb = out.shape[1] // QK
+    n = out.shape[1]
+    nb = n // QK
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q4_1_B
             base = ib * QK
@@ -325,7 +525,7 @@ def dequantize_rows_q4_1(data, out):
                     y[base + j] = _mul_add_c(f32(b & np.int32(0x0F)), d, m)
                     y[base + QK // 2 + j] = _mul_add_c(f32(b >> np.int32(4)), d, m)
                 continue
-            for j in range(QK // 2):
+            for j in range(qk // 2):
                 b = np.int32(row[p + Q4_1_QS + j])
                 y[base + j] = f32(b & np.int32(0x0F)) * d + m
                 y[base + QK // 2 + j] = f32(b >> np.int32(4)) * d + m
@@ -334,16 +534,18 @@ def dequantize_rows_q4_1(data, out):
 @njit(**PJIT)
 def dequantize_rows_q5_0(data, out):
     """ggml's dequantize_row_q5_0, row by row."""
-    nb = out.shape[1] // QK
+    n = out.shape[1]
+    nb = n // QK
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q5_0_B
             base = ib * QK
             d = _get_half(row, p + Q5_0_D)
             qh = _get_u32(row, p + Q5_0_QH)
-            for j in range(QK // 2):
+            for j in range(qk // 2):
                 b = np.uint32(row[p + Q5_0_QS + j])
                 h0 = ((qh >> np.uint32(j)) << np.uint32(4)) & np.uint32(0x10)
                 h1 = (qh >> np.uint32(j + 12)) & np.uint32(0x10)
@@ -354,25 +556,30 @@ def dequantize_rows_q5_0(data, out):
 @njit(**PJIT)
 def dequantize_rows_q5_1(data, out):
     """ggml's dequantize_row_q5_1, row by row."""
-    nb = out.shape[1] // QK
+    n = out.shape[1]
+    nb = n // QK
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q5_1_B
             base = ib * QK
             d = _get_half(row, p + Q5_1_D)
             m = _get_half(row, p + Q5_1_M)
             qh = _get_u32(row, p + Q5_1_QH)
-            slow = _nonfinite_half(row, p + Q5_1_D) or _nonfinite_half(row, p + Q5_1_M)
-            for j in range(QK // 2):
+            if _nonfinite_half(row, p + Q5_1_D) or _nonfinite_half(row, p + Q5_1_M):
+                for j in range(QK // 2):
+                    b = np.uint32(row[p + Q5_1_QS + j])
+                    h0 = ((qh >> np.uint32(j)) << np.uint32(4)) & np.uint32(0x10)
+                    h1 = (qh >> np.uint32(j + 12)) & np.uint32(0x10)
+                    y[base + j] = _mul_add_c(f32(np.int32((b & np.uint32(0x0F)) | h0)), d, m)
+                    y[base + QK // 2 + j] = _mul_add_c(f32(np.int32((b >> np.uint32(4)) | h1)), d, m)
+                continue
+            for j in range(qk // 2):
                 b = np.uint32(row[p + Q5_1_QS + j])
                 h0 = ((qh >> np.uint32(j)) << np.uint32(4)) & np.uint32(0x10)
                 h1 = (qh >> np.uint32(j + 12)) & np.uint32(0x10)
-                if slow:
-                    y[base + j] = _mul_add_c(f32(np.int32((b & np.uint32(0x0F)) | h0)), d, m)
-                    y[base + QK // 2 + j] = _mul_add_c(f32(np.int32((b >> np.uint32(4)) | h1)), d, m)
-                    continue
                 y[base + j] = f32(np.int32((b & np.uint32(0x0F)) | h0)) * d + m
                 y[base + QK // 2 + j] = f32(np.int32((b >> np.uint32(4)) | h1)) * d + m
 
@@ -380,32 +587,40 @@ def dequantize_rows_q5_1(data, out):
 @njit(**PJIT)
 def dequantize_rows_q8_0(data, out):
     """ggml's dequantize_row_q8_0, row by row."""
-    nb = out.shape[1] // QK
+    n = out.shape[1]
+    nb = n // QK
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q8_0_B
             base = ib * QK
             d = _get_half(row, p + Q8_0_D)
-            for j in range(QK):
+            for j in range(qk):
                 y[base + j] = f32(np.int8(row[p + Q8_0_QS + j])) * d
 
 
 @njit(**PJIT)
 def dequantize_rows_q8_1(data, out):
     """Q8_1 has no dequantize_row in ggml; its definition: y = d * q, d the half at byte 0 (s is unused)."""
-    nb = out.shape[1] // QK
+    n = out.shape[1]
+    nb = n // QK
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
+        qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q8_1_B
             base = ib * QK
             d = _get_half(row, p + Q8_1_D)
-            for j in range(QK):
+            for j in range(qk):
                 y[base + j] = f32(np.int8(row[p + Q8_1_QS + j])) * d
 
 
+register(T.Q4_0, Kernels(quantize_rows_q4_0, dequantize_rows_q4_0, quantize_rows_q4_0_imatrix, WEIGHTED))
+register(T.Q4_1, Kernels(quantize_rows_q4_1, dequantize_rows_q4_1, quantize_rows_q4_1_imatrix, WEIGHTED))
+register(T.Q5_0, Kernels(quantize_rows_q5_0, dequantize_rows_q5_0, quantize_rows_q5_0_imatrix, WEIGHTED))
+register(T.Q5_1, Kernels(quantize_rows_q5_1, dequantize_rows_q5_1, quantize_rows_q5_1_imatrix, WEIGHTED))
 register(T.Q8_0, Kernels(quantize_rows_q8_0, dequantize_rows_q8_0, imatrix=IGNORED))
 register(T.Q8_1, Kernels(quantize_rows_q8_1, dequantize_rows_q8_1, imatrix=UNSUPPORTED))
