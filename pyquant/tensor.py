@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from gguf import GGMLQuantizationType
@@ -57,7 +57,7 @@ class QTensor:
     def ndim(self) -> int:
         return len(self.shape)
 
-    def dequantize(self, dtype: Optional[object] = None):
+    def dequantize(self, dtype: object | None = None):
         """Float values of ``shape``: float32 by default, bit-identical to ggml's dequantizer.
 
         On a device tensor (see :meth:`to`) this runs on the GPU and returns a
@@ -80,7 +80,7 @@ class QTensor:
         """``"cpu"`` for host bytes, else the :class:`pyquant.device.Device` holding them."""
         return "cpu" if self._device is None else self._device.device
 
-    def to(self, device) -> "QTensor":
+    def to(self, device) -> QTensor:
         """This tensor on ``device``: ``"cpu"``, ``"gpu"`` (whichever GPU is present), ``"cuda"``, ``"hip"``,
         ``"cuda:1"``, a device index or a :class:`pyquant.device.Device`. Returns ``self`` if already there.
 
@@ -94,7 +94,7 @@ class QTensor:
             return _dt.move(self, device)
         return _dt.to_device(self, device)
 
-    def cpu(self) -> "QTensor":
+    def cpu(self) -> QTensor:
         """This tensor with host bytes (``self`` if it already has them)."""
         if self._device is None:
             return self

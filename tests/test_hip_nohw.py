@@ -24,7 +24,7 @@ import pytest
 
 import pyquant
 from pyquant import cpu
-from pyquant.device import memory, runtime
+from pyquant.device import codeobjects, memory, runtime
 from pyquant.device import tensor as dtensor
 from pyquant.formats import MATRIX_ROW_PADDING, SUPPORTED, layout, row_bytes
 
@@ -228,7 +228,9 @@ def fake_hip(monkeypatch, tmp_path):
     return fake
 
 
-def write_manifest(path, archs, kernels=None):
+def write_manifest(path, archs, kernels=None, source_hash=None):
+    if source_hash is None:  # match the checkout's sources: no staleness warning
+        source_hash = codeobjects.source_hash() if codeobjects.SOURCE_DIR.exists() else "x"
     objects = {}
     for a in archs:
         (path / f"pyquant.{a}.hsaco").write_bytes(b"\x7fELF" + a.encode())
@@ -237,7 +239,7 @@ def write_manifest(path, archs, kernels=None):
     if kernels is None:
         kernels = [f"dequantize_block_{layout(t).c_name[6:]}_{o}" for t in SUPPORTED for o in ("f32", "f16", "bf16")]
         kernels.append("k")  # a test kernel for the launch tests
-    (path / "manifest.json").write_text(json.dumps({"source_hash": "x", "objects": objects, "kernels": kernels}))
+    (path / "manifest.json").write_text(json.dumps({"source_hash": source_hash, "objects": objects, "kernels": kernels}))
 
 
 def stub_dequantize_spec(qtype, out, nrows, n):
@@ -273,7 +275,7 @@ def test_unbuilt_arch_names_device_shipped_and_build_command(fake_hip, arch):
         dev.function("dequantize_block_q4_0_f32")
     msg = str(e.value)
     stripped = arch.split(":")[0]
-    assert f"is {stripped}" in msg and "ships gfx1100, gfx90a, gfx942 in" in msg
+    assert f"is {stripped}" in msg and "ships gfx90a, gfx942, gfx1100 in" in msg
     assert f"python hsaco/build.py --arch {stripped}" in msg
 
 
@@ -293,6 +295,17 @@ def test_missing_manifest_and_stale_kernel_list(fake_hip, tmp_path, monkeypatch)
     assert dev.function("dequantize_block_q4_0_f32") == "dequantize_block_q4_0_f32"
     with pytest.raises(pyquant.device.CodeObjectError, match="not in pyquant.gfx90a.hsaco.*rebuild"):
         dev.function("dequantize_block_q4_K_f32")
+
+
+def test_stale_code_objects_warn_in_a_source_checkout(fake_hip, tmp_path, monkeypatch):
+    if not (codeobjects.SOURCE_DIR / "pyquant.hip").exists():
+        pytest.skip("not a source checkout")
+    d = tmp_path / "stale"
+    d.mkdir()
+    write_manifest(d, ["gfx90a"], source_hash="0" * 64)
+    monkeypatch.setenv("PYQUANT_KERNELS_DIR", str(d))
+    with pytest.warns(RuntimeWarning, match="built from other sources"):
+        pyquant.device.get_device("hip").function("dequantize_block_q4_0_f32")
 
 
 def test_launch_packs_ctypes_values_once(fake_hip):

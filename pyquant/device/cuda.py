@@ -9,7 +9,8 @@ naming the call and the error (``cuGetErrorName`` / ``cuGetErrorString``). Kerne
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .runtime import Backend as _Backend
 from .runtime import NoDeviceError, Properties, cuda_arch, raise_for
@@ -189,7 +190,7 @@ class Backend(_Backend):
         _call(f"cuMemsetD8Async({ptr:#x}, {value}, {nbytes})",
               self.driver.cuMemsetD8Async(ptr, value, nbytes, self._stream(stream)))
 
-    def pointer_device(self, ptr: int) -> Optional[int]:
+    def pointer_device(self, ptr: int) -> int | None:
         d = self.driver
         try:
             attr = d.CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL

@@ -11,7 +11,8 @@ Pin hip-python to your ROCm release: an older runtime lacks symbols a newer hip-
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .runtime import Backend as _Backend
 from .runtime import NoDeviceError, Properties, raise_for, strip_arch_features
@@ -183,7 +184,7 @@ class Backend(_Backend):
         self._activate()
         _call(f"hipMemsetAsync({ptr:#x}, {value}, {nbytes})", self.hip.hipMemsetAsync(ptr, value, nbytes, stream))
 
-    def pointer_device(self, ptr: int) -> Optional[int]:
+    def pointer_device(self, ptr: int) -> int | None:
         try:
             attrs = _call("hipPointerGetAttributes()", self.hip.hipPointerGetAttributes(ptr))
             return int(attrs.device)

@@ -17,8 +17,9 @@ import ctypes
 import math
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class DType:
     name: str
     itemsize: int
     dl_code: int
-    typestr: Optional[str]  # __cuda_array_interface__ spelling; None where the protocol has none (bfloat16)
+    typestr: str | None  # __cuda_array_interface__ spelling; None where the protocol has none (bfloat16)
 
     @property
     def numpy(self) -> np.dtype:
@@ -146,9 +147,9 @@ class DeviceArray:
 
     __slots__ = ("ptr", "shape", "dtype", "strides", "device", "owner", "readonly", "_dl_device", "__weakref__")
 
-    def __init__(self, ptr: int, shape: Sequence[int], dtype: Any, strides: Optional[Sequence[int]] = None,
+    def __init__(self, ptr: int, shape: Sequence[int], dtype: Any, strides: Sequence[int] | None = None,
                  device: Any = None, owner: Any = None, readonly: bool = False,
-                 dl_device: Optional[tuple[int, int]] = None):
+                 dl_device: tuple[int, int] | None = None):
         self.ptr = int(ptr)
         self.shape = tuple(int(s) for s in shape)
         self.dtype = dtype_of(dtype)
@@ -164,7 +165,7 @@ class DeviceArray:
 
     # ---- construction
     @classmethod
-    def empty(cls, device: Any, shape: Union[int, Sequence[int]], dtype: Any = "float32") -> "DeviceArray":
+    def empty(cls, device: Any, shape: int | Sequence[int], dtype: Any = "float32") -> DeviceArray:
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
         if any(s < 0 for s in shape):
             raise ValueError(f"negative dimension in shape {shape}")
@@ -173,7 +174,7 @@ class DeviceArray:
         return cls(buf.ptr, shape, dt, device=device, owner=buf)
 
     @classmethod
-    def from_host(cls, device: Any, array: Any, dtype: Any = None) -> "DeviceArray":
+    def from_host(cls, device: Any, array: Any, dtype: Any = None) -> DeviceArray:
         """Copy a host array; ``dtype="bfloat16"`` takes uint16 bit patterns (or ml_dtypes' bfloat16)."""
         a = np.ascontiguousarray(array)
         dt = dtype_of(dtype if dtype is not None else a.dtype)
@@ -206,7 +207,7 @@ class DeviceArray:
         if self.size <= 1:
             return True
         want = _c_strides(self.shape, self.dtype.itemsize)
-        return all(s == w for s, w, n in zip(self.strides, want, self.shape) if n != 1)
+        return all(s == w for s, w, n in zip(self.strides, want, self.shape, strict=True) if n != 1)
 
     def __repr__(self) -> str:
         where = self.device if self.device is not None else f"dl{self._dl_device}"
@@ -229,7 +230,7 @@ class DeviceArray:
 
     numpy = cpu
 
-    def fill_bytes(self, value: int) -> "DeviceArray":
+    def fill_bytes(self, value: int) -> DeviceArray:
         """Set every byte to ``value`` (e.g. 0xFF: all-NaN floats, used to poison outputs in tests)."""
         if not self.is_c_contiguous:
             raise ValueError("fill_bytes needs a C-contiguous device array")
@@ -237,7 +238,7 @@ class DeviceArray:
             self._backend.memset(self.ptr, int(value) & 0xFF, self.nbytes)
         return self
 
-    def copy_(self, src: "DeviceArray") -> "DeviceArray":
+    def copy_(self, src: DeviceArray) -> DeviceArray:
         """Device-to-device copy from ``src`` (same byte size, both contiguous)."""
         if src.nbytes != self.nbytes or not (src.is_c_contiguous and self.is_c_contiguous):
             raise ValueError(f"copy_ needs two contiguous arrays of equal size, got {src.nbytes} and {self.nbytes}")
@@ -260,7 +261,7 @@ class DeviceArray:
                 f"__cuda_array_interface__ is not available for {self.dtype.name} arrays; use DLPack"
                 if self.device is not None else "__cuda_array_interface__ needs a device array"
             )
-        stream: Optional[int] = None
+        stream: int | None = None
         if self.device.vendor == "cuda":
             stream = 1  # our work runs on the legacy default stream; consumers order themselves after it
         else:
@@ -278,8 +279,8 @@ class DeviceArray:
     def __dlpack_device__(self) -> tuple[int, int]:
         return self._dl_device
 
-    def __dlpack__(self, *, stream: Any = None, max_version: Optional[tuple[int, int]] = None,
-                   dl_device: Optional[tuple[int, int]] = None, copy: Optional[bool] = None) -> Any:
+    def __dlpack__(self, *, stream: Any = None, max_version: tuple[int, int] | None = None,
+                   dl_device: tuple[int, int] | None = None, copy: bool | None = None) -> Any:
         if copy:
             raise BufferError("pyquant device arrays export without copies only (copy=True is not supported)")
         if dl_device is not None and tuple(dl_device) != self._dl_device:
@@ -368,13 +369,13 @@ _exported_lock = threading.Lock()
 
 
 @_DELETER
-def _deleter(addr: Optional[int]) -> None:
+def _deleter(addr: int | None) -> None:
     with _exported_lock:
         _exported.pop(addr or 0, None)
 
 
 @_CAPSULE_DESTRUCTOR
-def _capsule_destructor(capsule: Optional[int]) -> None:
+def _capsule_destructor(capsule: int | None) -> None:
     # A capsule nobody consumed still has its original name: the producer (we) must release it.
     try:
         for name in (_NAME, _NAME_V):

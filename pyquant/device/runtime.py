@@ -11,13 +11,12 @@ Nothing here imports hip-python or cuda-python at module level: ``import pyquant
 from __future__ import annotations
 
 import ctypes
-import json
-import os
 import threading
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------- errors
 
@@ -25,8 +24,8 @@ from typing import Any, Iterable, Optional, Sequence, Union
 class DeviceError(RuntimeError):
     """A device call failed. The message names the call and the vendor's error name and text."""
 
-    def __init__(self, message: str, *, call: Optional[str] = None, code: Optional[int] = None,
-                 error_name: Optional[str] = None):
+    def __init__(self, message: str, *, call: str | None = None, code: int | None = None,
+                 error_name: str | None = None):
         super().__init__(message)
         self.call = call
         self.code = code
@@ -74,7 +73,7 @@ class Properties:
     l2_cache_bytes: int
     max_threads_per_block: int
     max_grid: tuple[int, int, int]
-    compute_capability: Optional[tuple[int, int]] = None  # NVIDIA only
+    compute_capability: tuple[int, int] | None = None  # NVIDIA only
     full_arch: str = ""  # gcnArchName as reported, with target features ("gfx90a:sramecc+:xnack-")
 
 
@@ -123,7 +122,7 @@ class Backend:
     def memcpy_dtoh(self, dst_host: int, src: int, nbytes: int, stream: Any = None) -> None: raise NotImplementedError
     def memcpy_dtod(self, dst: int, src: int, nbytes: int, stream: Any = None) -> None: raise NotImplementedError
     def memset(self, ptr: int, value: int, nbytes: int, stream: Any = None) -> None: raise NotImplementedError
-    def pointer_device(self, ptr: int) -> Optional[int]: return None  # the ordinal owning ``ptr``, if known
+    def pointer_device(self, ptr: int) -> int | None: return None  # the ordinal owning ``ptr``, if known
     # streams, events, synchronization
     def stream_create(self) -> Any: raise NotImplementedError
     def stream_destroy(self, stream: Any) -> None: raise NotImplementedError
@@ -163,7 +162,7 @@ def pack_args(arg_types: Sequence[str], args: Sequence[Any], kernel: str = "?") 
     if len(arg_types) != len(args):
         raise TypeError(f"kernel {kernel} takes {len(arg_types)} arguments ({', '.join(arg_types)}), got {len(args)}")
     out: list[ctypes._SimpleCData] = []
-    for i, (t, a) in enumerate(zip(arg_types, args)):
+    for i, (t, a) in enumerate(zip(arg_types, args, strict=True)):
         if t == "ptr":
             out.append(ctypes.c_void_p(address_of(a)))
         elif t in _INT_RANGE:
@@ -181,7 +180,7 @@ def pack_args(arg_types: Sequence[str], args: Sequence[Any], kernel: str = "?") 
     return out
 
 
-def dim3(v: Union[int, Sequence[int]], what: str) -> tuple[int, int, int]:
+def dim3(v: int | Sequence[int], what: str) -> tuple[int, int, int]:
     t = (int(v),) if isinstance(v, int) or hasattr(v, "__index__") else tuple(int(x) for x in v)
     if not 1 <= len(t) <= 3:
         raise ValueError(f"{what} must have 1 to 3 dimensions, got {v!r}")
@@ -214,18 +213,26 @@ BUILD_HINT = "build them with: python hsaco/build.py"
 
 def kernels_dir() -> Path:
     """Where code objects live: ``$PYQUANT_KERNELS_DIR`` or ``pyquant/kernels`` of the installed package."""
-    env = os.environ.get("PYQUANT_KERNELS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "kernels"
+    from . import codeobjects
+
+    return codeobjects.kernels_dir()
 
 
-def read_manifest(directory: Optional[Path] = None) -> dict:
+def read_manifest(directory: Path | None = None) -> dict:
+    from . import codeobjects
+
     directory = directory or kernels_dir()
-    path = directory / "manifest.json"
     try:
-        return json.loads(path.read_text())
+        return codeobjects.read_manifest(directory)
     except FileNotFoundError:
-        raise CodeObjectError(f"no GPU code objects: {path} does not exist; {BUILD_HINT} "
+        raise CodeObjectError(f"no GPU code objects: {directory / 'manifest.json'} does not exist; {BUILD_HINT} "
                               "(clang-22/ROCm clang for AMD, nvcc for NVIDIA)") from None
+
+
+def _sorted_archs(archs: Iterable[str]) -> list[str]:
+    from . import codeobjects
+
+    return sorted(archs, key=codeobjects.arch_sort_key)
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,7 @@ def _kind_of(path: str) -> str:
     return {"co": "hsaco"}.get(suffix, suffix)
 
 
-def select_code_object(props: Properties, directory: Optional[Path] = None) -> CodeObject:
+def select_code_object(props: Properties, directory: Path | None = None) -> CodeObject:
     """The code object for this device's exact architecture; NVIDIA falls back to PTX (JIT by the driver)."""
     directory = directory or kernels_dir()
     man = read_manifest(directory)
@@ -256,7 +263,7 @@ def select_code_object(props: Properties, directory: Optional[Path] = None) -> C
         return CodeObject(arch, path, _kind_of(entry["file"]), kernels)
 
     if props.vendor == "hip":
-        shipped = sorted(a for a, e in objects.items() if e.get("vendor", "amd") in ("amd", "hip") and a.startswith("gfx"))
+        shipped = _sorted_archs(a for a in objects if a.startswith("gfx"))
         if props.arch in objects:
             return make(props.arch)
         raise CodeObjectError(
@@ -273,7 +280,7 @@ def select_code_object(props: Properties, directory: Optional[Path] = None) -> C
         usable = [a for a in ptx if (int(a[8:]) // 10, int(a[8:]) % 10) <= (major, minor)]
         if usable:  # the newest PTX the device can JIT
             return make(max(usable, key=lambda a: int(a[8:])))
-        cubins = sorted(a for a in objects if a.startswith("sm_"))
+        cubins = _sorted_archs(a for a in objects if a.startswith("sm_"))
         raise CodeObjectError(
             f"no code object for this GPU: {props.name} is {have}; pyquant ships {', '.join(cubins) or 'no cubins'}"
             f" and PTX for {', '.join(ptx) or 'nothing'} in {directory}; "
@@ -282,13 +289,27 @@ def select_code_object(props: Properties, directory: Optional[Path] = None) -> C
     raise CodeObjectError(f"unknown vendor {props.vendor!r}")
 
 
+def _warn_if_stale(directory: Path) -> None:
+    """In a source checkout, code objects older than the kernel sources give old answers: say so."""
+    from . import codeobjects
+
+    try:
+        why = codeobjects.staleness(directory)
+    except Exception:  # a check must never stop a load
+        why = None
+    if why:
+        import warnings
+
+        warnings.warn(f"pyquant: {why}", RuntimeWarning, stacklevel=3)
+
+
 # ---------------------------------------------------------------------------------------------- streams and events
 
 
 class Stream:
     """A device stream; destroyed when collected. ``Device.default_stream`` is the legacy null stream."""
 
-    def __init__(self, device: "Device", handle: Any = None, owned: bool = False):
+    def __init__(self, device: Device, handle: Any = None, owned: bool = False):
         self.device = device
         self.handle = handle
         if owned:
@@ -308,19 +329,19 @@ class Stream:
 class Event:
     """A timing event (device clock); ``end.elapsed_ms(start)`` after both are recorded."""
 
-    def __init__(self, device: "Device"):
+    def __init__(self, device: Device):
         self.device = device
         self.handle = device.backend.event_create()
         self._fin = weakref.finalize(self, _quiet, device.backend.event_destroy, self.handle)
 
-    def record(self, stream: Optional[Stream] = None) -> "Event":
+    def record(self, stream: Stream | None = None) -> Event:
         self.device.backend.event_record(self.handle, None if stream is None else stream.handle)
         return self
 
     def synchronize(self) -> None:
         self.device.backend.event_synchronize(self.handle)
 
-    def elapsed_ms(self, start: "Event") -> float:
+    def elapsed_ms(self, start: Event) -> float:
         """Milliseconds from ``start`` to this event (both recorded; waits for this one)."""
         self.synchronize()
         return self.device.backend.event_elapsed_ms(start.handle, self.handle)
@@ -358,7 +379,7 @@ class Device:
         self.default_stream = Stream(self, None)
         self._lock = threading.Lock()
         self._module: Any = None
-        self._code_object: Optional[CodeObject] = None
+        self._code_object: CodeObject | None = None
         self._functions: dict[str, Any] = {}
 
     # ---- identity
@@ -388,6 +409,7 @@ class Device:
             if self._module is not None:
                 return
             co = select_code_object(self.properties)
+            _warn_if_stale(co.path.parent)
             self._module = self.backend.load_module(co.path.read_bytes(), co.kind)
             self._code_object = co
 
@@ -408,7 +430,7 @@ class Device:
         self._functions[name] = f
         return f
 
-    def launch(self, spec: Any, args: Sequence[Any], stream: Optional[Stream] = None) -> None:
+    def launch(self, spec: Any, args: Sequence[Any], stream: Stream | None = None) -> None:
         """Launch ``spec.kernel`` over ``spec.grid`` x ``spec.block`` with ``args`` typed by ``spec.arg_types``."""
         kernel = spec.kernel
         grid, block = dim3(spec.grid, f"{kernel} grid"), dim3(spec.block, f"{kernel} block")
@@ -425,7 +447,7 @@ class Device:
 
         return DeviceBuffer(self, nbytes)
 
-    def empty(self, shape: Union[int, Sequence[int]], dtype: Any = "float32"):
+    def empty(self, shape: int | Sequence[int], dtype: Any = "float32"):
         """An uninitialized C-contiguous :class:`~pyquant.device.memory.DeviceArray`."""
         from .memory import DeviceArray
 
@@ -474,7 +496,7 @@ def probe(vendor: str) -> tuple[int, str]:
     return _backend_module(vendor).probe()
 
 
-def parse_device_spec(spec: Any) -> tuple[str, Optional[int]]:
+def parse_device_spec(spec: Any) -> tuple[str, int | None]:
     """``"gpu"``, ``"cuda"``, ``"hip"``, ``"cuda:1"``, ``"rocm:0"`` or an index -> ``(kind, index or None)``."""
     if isinstance(spec, Device):
         return spec.vendor, spec.index

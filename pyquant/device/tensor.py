@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def dequantize_spec(qtype: Any, out_dtype: str, nrows: int, n: int):
     return launch.dequantize_spec(qtype, out_dtype, nrows, n)
 
 
-def dequantize(qt: Any, dtype: Any = None, out: Optional[DeviceArray] = None) -> DeviceArray:
+def dequantize(qt: Any, dtype: Any = None, out: DeviceArray | None = None) -> DeviceArray:
     """Dequantize device QTensor ``qt`` on its device to a new (or the given) C-contiguous device array.
 
     ``dtype``: float32 (default), float16 or bfloat16 — float16/bfloat16 equal ggml's float32 result rounded
