@@ -287,7 +287,8 @@ class GGUFFile:
         n_kv = c.unpack("<Q", "the key/value count")
         # every key/value takes >= 12 bytes and every tensor info >= 24: larger counts cannot fit the file
         if n_kv * 12 > self.file_size or n_tensors * 24 > self.file_size:
-            raise _Corrupt(f"header claims {n_kv} key/values and {n_tensors} tensors, more than the file can hold")
+            raise _Truncated(f"the file ({self.file_size} bytes) is too short for the {n_kv} key/values and"
+                             f" {n_tensors} tensors its header declares")
         meta = Metadata()
         for i in range(n_kv):
             key = c.string(f"key #{i}")

@@ -566,6 +566,8 @@ def open_model(path: Any, arch: str | None = None, config: dict | None = None) -
     from .gguf_io import GGUFError, GGUFFile
     from .safetensors_io import SafetensorsModel
 
+    if hasattr(path, "infos") and hasattr(path, "tensor"):  # already open
+        return path
     p = Path(path)
     try:
         with open(p, "rb") as fh:
@@ -614,6 +616,7 @@ def quantize_model(
     overrides: Sequence[tuple[str, Any]] | None = None,
     progress: bool | None = None,
     config: dict | None = None,
+    dry_run: bool = False,
 ) -> QuantizeReport:
     """Quantize a whole model file as ``llama-quantize IN OUT RECIPE`` does, tensor by tensor.
 
@@ -624,7 +627,7 @@ def quantize_model(
     or ``{tensor name: weights}``. ``threads``: Numba threads (default: all cores).
     Tensors are written in llama-quantize's order; memory holds one chunk of rows at a time, not the model.
     The output appears only when complete (see :class:`~pyquant.gguf_io.GGUFSink`). Returns a
-    :class:`QuantizeReport`.
+    :class:`QuantizeReport`. ``dry_run``: choose types and check everything, write nothing.
     """
     import time
 
@@ -723,16 +726,10 @@ def quantize_model(
                      tensor_nbytes_of(c.qtype, c.shape), imatrix=c.name in weights, fallback_from=c.fallback_from)
         for c in choices
     ]
-    total = sum(r.n_elements for r in reports)
-    if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, unit="w", unit_scale=True, desc=f"quantizing to {recipe_name}", leave=False)
+    if dry_run:
+        numba.set_num_threads(old_threads)
+        return QuantizeReport(out_path, recipe_name, reports, time.perf_counter() - t_start, warnings)
+    bar = _bar(progress, sum(r.n_elements for r in reports), f"quantizing to {recipe_name}")
     try:
         with GGUFSink(out_path, meta, [(c.name, c.qtype, c.shape) for c in choices], force=force) as sink:
             for c, rep in zip(choices, reports, strict=False):
@@ -814,16 +811,7 @@ def dequantize_model(in_path: Any, out_path: Any, *, dtype: Any = "F32", force: 
         meta.set("general.file_type", int(_FTYPE_OF_TYPE[target]), V.UINT32)
     reports = [TensorReport(ti.name, ti.shape, ti.qtype, qt, ti.qtype != qt, ti.nbytes,
                             tensor_nbytes_of(qt, ti.shape)) for ti, qt in plan]
-    if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=sum(r.n_elements for r in reports), unit="w", unit_scale=True,
-                   desc=f"dequantizing to {target.name}", leave=False)
+    bar = _bar(progress, sum(r.n_elements for r in reports), f"dequantizing to {target.name}")
     from .quant import quantize_array
 
     try:
@@ -848,3 +836,180 @@ def dequantize_model(in_path: Any, out_path: Any, *, dtype: Any = "F32", force: 
         if bar is not None:
             bar.close()
     return QuantizeReport(out_path, target.name, reports, time.perf_counter() - t_start)
+
+
+# ==========================================================================================================
+# quantization error, per tensor and per type
+
+
+@dataclass
+class ErrorRow:
+    """Quantization error of one tensor: sums for aggregation and the usual figures."""
+
+    label: str  # the recipe or file the quantized values come from
+    name: str
+    qtype: GGMLQuantizationType
+    shape: tuple[int, ...]
+    n: int
+    bytes: int
+    sse: float  # sum of squared errors (float64)
+    ssx: float  # sum of squared reference values
+    max_abs: float
+
+    @property
+    def bpw(self) -> float:
+        return 8.0 * self.bytes / max(1, self.n)
+
+    @property
+    def rmse(self) -> float:
+        return float(np.sqrt(self.sse / max(1, self.n)))
+
+    @property
+    def snr_db(self) -> float:
+        """10·log10(Σx² / Σ(x−q)²); ``inf`` when exact."""
+        if self.sse == 0:
+            return float("inf")
+        if self.ssx == 0:
+            return float("-inf")
+        return float(10.0 * np.log10(self.ssx / self.sse))
+
+    def as_dict(self) -> dict[str, Any]:
+        snr = self.snr_db
+        return {"label": self.label, "name": self.name, "type": self.qtype.name, "shape": list(self.shape),
+                "n": self.n, "bytes": self.bytes, "bpw": round(self.bpw, 4), "rmse": self.rmse,
+                "max_abs_err": self.max_abs, "snr_db": snr if np.isfinite(snr) else None}
+
+
+def _accumulate(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    d = x.astype(np.float64) - y.astype(np.float64)
+    return float(np.dot(d.ravel(), d.ravel())), float(np.dot(x.ravel().astype(np.float64), x.ravel())), (
+        float(np.abs(d).max()) if d.size else 0.0)
+
+
+def measure_errors(model: Any, recipe: str | Recipe | GGMLQuantizationType, *, imatrix: Any = None,
+                   threads: int | None = None, arch: str | None = None, pure: bool = False,
+                   progress: bool | None = None) -> list[ErrorRow]:
+    """Quantize every tensor of a float model in memory as ``recipe`` would, and measure the error.
+
+    ``model``: a path or an open model (:func:`open_model`). Only tensors the recipe converts to a
+    quantized type are measured; nothing is written. Memory: one chunk of rows at a time.
+    """
+    import numba
+
+    from .imatrix import Imatrix, load_imatrix
+    from .quant import dequantize, quantize_array
+
+    src = open_model(model, arch) if not hasattr(model, "infos") else model
+    info = ModelInfo.from_metadata(src.metadata)
+    im = None
+    if imatrix is not None:
+        im = imatrix if isinstance(imatrix, Imatrix) else (
+            Imatrix.from_weights(imatrix) if isinstance(imatrix, Mapping) else load_imatrix(imatrix))
+    choices = choose_types([(ti.name, ti.shape, ti.qtype) for ti in src.infos], recipe, info,
+                           has_imatrix=im is not None, pure=pure)
+    label = recipe.name if isinstance(recipe, (Recipe, GGMLQuantizationType)) else recipe_of(recipe).name
+    todo = [c for c in choices if c.converts and _is_quantized(c.qtype)]
+    for c in todo:
+        if c.src_type not in _FLOATS:
+            raise RecipeError(f"{c.name} is {c.src_type.name}, not a float type: measure errors against a float"
+                              " model (or compare a quantized file with --reference)")
+    weights = im.for_model([(c.name, c.shape) for c in todo]) if im is not None else {}
+    old = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(int(threads))
+    bar = _bar(progress, sum(int(np.prod(c.shape)) for c in todo), f"measuring {label}")
+    rows = []
+    try:
+        for c in todo:
+            t = src.tensor(c.name)
+            w = weights.get(c.name)
+            step = int(np.prod(c.shape[-2:-1])) if (w is not None and w.shape[0] > 1) else max(
+                1, _CHUNK_ELEMENTS // c.shape[-1])
+            sse = ssx = mx = 0.0
+            for r0, x in _float_row_chunks(t, step):
+                imat = None if w is None else w[r0 // step if w.shape[0] > 1 else 0]
+                q, qt, shp = quantize_array(x, c.qtype, imat)
+                y = dequantize(q, qt, shp)
+                a, b, m = _accumulate(x, y)
+                sse, ssx, mx = sse + a, ssx + b, max(mx, m)
+                if bar is not None:
+                    bar.update(x.size)
+            n = int(np.prod(c.shape))
+            rows.append(ErrorRow(label, c.name, c.qtype, c.shape, n, tensor_nbytes_of(c.qtype, c.shape), sse, ssx, mx))
+    finally:
+        numba.set_num_threads(old)
+        if bar is not None:
+            bar.close()
+    return rows
+
+
+def compare_models(quantized: Any, reference: Any, *, label: str | None = None, arch: str | None = None,
+                   progress: bool | None = None) -> list[ErrorRow]:
+    """Error of each quantized tensor of ``quantized`` against the same-named float tensor of ``reference``."""
+    from pathlib import Path
+
+    from .gguf_io import RawTensor
+
+    q = open_model(quantized) if not hasattr(quantized, "infos") else quantized
+    ref = open_model(reference, arch) if not hasattr(reference, "infos") else reference
+    label = label or Path(str(getattr(q, "path", "quantized"))).name
+    pairs = []
+    for ti in q.infos:
+        if ti.qtype in _FLOATS or not _is_quantized(ti.qtype) or ti.name not in ref:
+            continue
+        rti = ref.info(ti.name)
+        if tuple(rti.shape) != tuple(ti.shape):
+            raise RecipeError(f"{ti.name}: shape {list(ti.shape)} in the quantized file, {list(rti.shape)} in the reference")
+        if rti.qtype not in _FLOATS:
+            raise RecipeError(f"{ti.name}: the reference must hold float tensors, it has {rti.qtype.name}")
+        pairs.append((ti, rti))
+    if not pairs:
+        raise RecipeError("no quantized tensor of the file has a same-named tensor in the reference")
+    bar = _bar(progress, sum(ti.n_elements for ti, _ in pairs), f"comparing {label}")
+    rows = []
+    try:
+        for ti, rti in pairs:
+            qt, rt = q.tensor(ti), ref.tensor(rti)
+            if isinstance(qt, RawTensor):
+                raise RecipeError(f"{ti.name}: pyquant cannot dequantize {ti.qtype.name} tensors yet")
+            step = max(1, _CHUNK_ELEMENTS // ti.shape[-1])
+            sse = ssx = mx = 0.0
+            for (_, y), (_, x) in zip(_float_row_chunks(qt, step), _float_row_chunks(rt, step), strict=True):
+                a, b, m = _accumulate(x, y)
+                sse, ssx, mx = sse + a, ssx + b, max(mx, m)
+                if bar is not None:
+                    bar.update(x.size)
+            rows.append(ErrorRow(label, ti.name, ti.qtype, ti.shape, ti.n_elements, ti.nbytes, sse, ssx, mx))
+    finally:
+        if bar is not None:
+            bar.close()
+    return rows
+
+
+def summarize_errors(rows: Sequence[ErrorRow]) -> list[ErrorRow]:
+    """Rows aggregated per (label, type), plus one ``*`` row per label over all its tensors."""
+    groups: dict[tuple[str, Any], list[ErrorRow]] = {}
+    for r in rows:
+        groups.setdefault((r.label, r.qtype), []).append(r)
+        groups.setdefault((r.label, None), []).append(r)
+    out = []
+    for (label, qt), rs in groups.items():
+        agg = ErrorRow(label, f"{len(rs)} tensors", qt if qt is not None else rs[0].qtype, (),
+                       sum(r.n for r in rs), sum(r.bytes for r in rs), sum(r.sse for r in rs),
+                       sum(r.ssx for r in rs), max(r.max_abs for r in rs))
+        if qt is None:
+            agg.name = f"all {len(rs)} tensors"
+        out.append(agg)
+    return out
+
+
+def _bar(progress: bool | None, total: int, desc: str) -> Any:
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="w", unit_scale=True, desc=desc, leave=False)
