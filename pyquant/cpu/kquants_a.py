@@ -12,8 +12,8 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import WEIGHTED, Kernels, register
-from .common import JIT, PJIT, f32, fp16_to_fp32, fp32_to_fp16
-from .search import get_scale_min_k4, make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int
+from .common import JIT, PJIT, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .search import get_scale_min_k4, make_qp_quants, nearest_int
 
 QK_K = 256
 Q2_K_BYTES = 84  # scales[16] qs[64] d dmin
@@ -147,6 +147,184 @@ def dequantize_q5_k(data, out):
                     y[base + 32 + l] = d2 * f32((q >> np.uint8(4)) | (((h >> sh2) & np.uint8(1)) << np.uint8(4))) - m2
 
 
+# ------------------------------------------------------------------------------------------------- searches
+# ggml's make_qkx2_quants / make_qkx3_quants (with weights), reshaped for speed without changing one rounding.
+# In C, step ``is`` of the search sums w*l, w*l*l and w*l*x over the sub-block, with levels l from
+# iscale = (rmin + rdelta*is + nmax)/(max - min), and keeps the step if its weighted error beats the best so
+# far, which also moves ``min`` to the step's min, on which the later steps depend. Here 8 consecutive steps
+# run side by side in vector lanes (each lane adds its terms in C's order, so every sum is the same float); a
+# sequential scan then picks among them as C does, and the next 8 lanes start after the last step scanned
+# with the min then current (right after a pick that moved min). tests/test_kquants_a.py checks this against
+# pyquant.cpu.search, the literal transcription.
+
+NLANE = 48  # room for steps up to nstep + 7 (nstep <= 36 in ggml's calls) in each lane array
+_ISC, _SL, _SL2, _SXL, _D, _TS, _TM, _ERR = (k * NLANE for k in range(8))
+_MAGIC = f32(12582912.0)  # 1.5 * 2^23: nearest_int's rounding constant
+
+
+@njit(**JIT)
+def _level(v, nmax):
+    """MAX(0, MIN(nmax, nearest_int(v))) with ggml's bit trick, in int32 so that it vectorizes."""
+    l = np.int32(np.int32(f32_bits(v + _MAGIC) & np.uint32(0x007FFFFF)) - np.int32(0x00400000))
+    return np.int32(max(np.int32(0), min(np.int32(nmax), l)))
+
+
+@njit(**JIT)
+def _qkx_lanes(n, nmax, x, xo, w, mn, mx, sum_w, sum_x, rmin, rdelta, p, use_mad, ln):
+    """Steps p..p+7 of the search from the current ``mn``: each step's sums, D, scale, min and weighted error.
+
+    The lane loops have a constant trip count of 8 and a body of 4 elements, which LLVM turns into one
+    8-float vector per operation (a smaller body gets unrolled into scalar code instead).
+    """
+    fnmax = f32(nmax)
+    den = mx - mn
+    a = ln[p:]  # lane k is step p + k; indices from 0 keep the loops vectorizable
+    for k in range(8):
+        a[_ISC + k] = (rmin + rdelta * f32(p + k) + fnmax) / den
+        a[_SL + k] = f32(0.0)
+        a[_SL2 + k] = f32(0.0)
+        a[_SXL + k] = f32(0.0)
+        a[_ERR + k] = f32(0.0)
+    for i in range(0, n, 4):
+        x0 = x[xo + i]
+        x1 = x[xo + i + 1]
+        x2 = x[xo + i + 2]
+        x3 = x[xo + i + 3]
+        w0 = w[i]
+        w1 = w[i + 1]
+        w2 = w[i + 2]
+        w3 = w[i + 3]
+        d0 = x0 - mn
+        d1 = x1 - mn
+        d2 = x2 - mn
+        d3 = x3 - mn
+        for k in range(8):
+            c = a[_ISC + k]
+            f0 = f32(_level(c * d0, nmax))
+            f1 = f32(_level(c * d1, nmax))
+            f2 = f32(_level(c * d2, nmax))
+            f3 = f32(_level(c * d3, nmax))
+            l0 = w0 * f0
+            l1 = w1 * f1
+            l2 = w2 * f2
+            l3 = w3 * f3
+            # left to right: ((s + t0) + t1) + ..., C's sequential order
+            a[_SL + k] = a[_SL + k] + l0 + l1 + l2 + l3
+            a[_SL2 + k] = a[_SL2 + k] + l0 * f0 + l1 * f1 + l2 * f2 + l3 * f3
+            a[_SXL + k] = a[_SXL + k] + l0 * x0 + l1 * x1 + l2 * x2 + l3 * x3
+    for k in range(8):
+        sl = a[_SL + k]
+        sl2 = a[_SL2 + k]
+        sxl = a[_SXL + k]
+        D = sum_w * sl2 - sl * sl
+        ts = (sum_w * sxl - sum_x * sl) / D
+        tm = (sl2 * sum_x - sl * sxl) / D
+        if tm > 0:
+            tm = f32(0.0)
+            ts = sxl / sl2
+        a[_D + k] = D
+        a[_TS + k] = ts
+        a[_TM + k] = tm
+    for i in range(0, n, 4):
+        x0 = x[xo + i]
+        x1 = x[xo + i + 1]
+        x2 = x[xo + i + 2]
+        x3 = x[xo + i + 3]
+        w0 = w[i]
+        w1 = w[i + 1]
+        w2 = w[i + 2]
+        w3 = w[i + 3]
+        d0 = x0 - mn
+        d1 = x1 - mn
+        d2 = x2 - mn
+        d3 = x3 - mn
+        for k in range(8):
+            c = a[_ISC + k]
+            ts = a[_TS + k]
+            tm = a[_TM + k]
+            e0 = ts * f32(_level(c * d0, nmax)) + tm - x0
+            e1 = ts * f32(_level(c * d1, nmax)) + tm - x1
+            e2 = ts * f32(_level(c * d2, nmax)) + tm - x2
+            e3 = ts * f32(_level(c * d3, nmax)) + tm - x3
+            if use_mad:
+                e0 = abs(e0)
+                e1 = abs(e1)
+                e2 = abs(e2)
+                e3 = abs(e3)
+            else:
+                e0 = e0 * e0
+                e1 = e1 * e1
+                e2 = e2 * e2
+                e3 = e3 * e3
+            a[_ERR + k] = a[_ERR + k] + w0 * e0 + w1 * e1 + w2 * e2 + w3 * e3
+
+
+@njit(**JIT)
+def qkx_search(n, nmax, x, xo, w, L, lo, rmin, rdelta, nstep, use_mad, x3, ln):
+    """ggml's make_qkx2_quants (x3 False) / make_qkx3_quants (x3 True) with weights ``w``; n % 4 == 0.
+
+    Sub-block x[xo:xo+n], levels into L[lo:lo+n]; ``ln`` is float32 scratch of 8*NLANE.
+    Returns (scale, the_min).
+    """
+    mn = x[xo]
+    mx = x[xo]
+    sum_w = w[0]
+    sum_x = sum_w * x[xo]
+    for i in range(1, n):
+        xi = x[xo + i]
+        if xi < mn:
+            mn = xi
+        if xi > mx:
+            mx = xi
+        wi = w[i]
+        sum_w += wi
+        sum_x += wi * xi
+    if mn > 0:
+        mn = f32(0.0)
+    if (mx <= mn) if x3 else (mx == mn):
+        for i in range(n):
+            L[lo + i] = 0
+        return f32(0.0), -mn
+    iscale = f32(nmax) / (mx - mn)
+    scale = f32(1.0) / iscale
+    best = f32(0.0)
+    for i in range(n):
+        l = _level(iscale * (x[xo + i] - mn), nmax)
+        L[lo + i] = l
+        diff = scale * f32(l) + mn - x[xo + i]
+        diff = abs(diff) if use_mad else diff * diff
+        best += w[i] * diff
+    if nstep < 1:
+        return scale, -mn
+    pick_isc = f32(0.0)
+    pick_mn = mn
+    picked = False
+    p = 0
+    while p <= nstep:
+        _qkx_lanes(n, nmax, x, xo, w, mn, mx, sum_w, sum_x, rmin, rdelta, p, use_mad, ln)
+        stop = min(p + 8, nstep + 1)
+        k = p
+        p = stop
+        while k < stop:
+            if ln[_D + k] > 0 and ln[_ERR + k] < best:
+                best = ln[_ERR + k]
+                scale = ln[_TS + k]
+                pick_isc = ln[_ISC + k]
+                pick_mn = mn
+                picked = True
+                new_mn = ln[_TM + k]
+                moved = new_mn != mn  # (+0 and -0 give the same levels: the lanes stay valid)
+                mn = new_mn
+                if moved:
+                    p = k + 1  # the lanes after k assumed the old min: redo them
+                    break
+            k += 1
+    if picked:
+        for i in range(n):
+            L[lo + i] = _level(pick_isc * (x[xo + i] - pick_mn), nmax)
+    return scale, -mn
+
+
 # ------------------------------------------------------------------------------------------------- quantize
 
 
@@ -181,11 +359,10 @@ def quantize_q2_k(x, out):
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
-        Laux = np.empty(16, np.uint8)
         weights = np.empty(16, np.float32)
         mins = np.empty(16, np.float32)
         scales = np.empty(16, np.float32)
-        the_min = np.empty(1, np.float32)
+        ln = np.empty(8 * NLANE, np.float32)
         for i in range(nb):
             xo = i * QK_K
             o = i * Q2_K_BYTES
@@ -195,14 +372,14 @@ def quantize_q2_k(x, out):
                 xs = xr[xo + 16 * j:xo + 16 * j + 16]
                 for l in range(16):
                     weights[l] = abs(xs[l])
-                scale = make_qkx2_quants(16, 3, xs, weights, L[16 * j:16 * j + 16], the_min, Laux,
-                                         f32(-0.5), f32(0.1), 15, True)
+                scale, the_min = qkx_search(16, 3, xr, xo + 16 * j, weights, L, 16 * j, f32(-0.5), f32(0.1), 15,
+                                            True, False, ln)
                 scales[j] = scale
-                mins[j] = the_min[0]
+                mins[j] = the_min
                 if scale > max_scale:
                     max_scale = scale
-                if the_min[0] > max_min:
-                    max_min = the_min[0]
+                if the_min > max_min:
+                    max_min = the_min
             if max_scale > 0:
                 iscale = q4scale / max_scale
                 for j in range(16):
@@ -231,14 +408,13 @@ def quantize_imatrix_q2_k(x, qw, out):
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
-        Laux = np.empty(16, np.uint8)
         weight = np.empty(16, np.float32)
         mins = np.empty(16, np.float32)
         scales = np.empty(16, np.float32)
         sw = np.empty(16, np.float32)
         Ls = np.empty(16, np.uint8)
         Lm = np.empty(16, np.uint8)
-        the_min = np.empty(1, np.float32)
+        ln = np.empty(8 * NLANE, np.float32)
         for i in range(nb):
             xo = i * QK_K
             o = i * Q2_K_BYTES
@@ -254,9 +430,8 @@ def quantize_imatrix_q2_k(x, qw, out):
                 for l in range(16):
                     s += weight[l]
                 sw[j] = s
-                scales[j] = make_qkx3_quants(16, 3, xs, weight, True, L[16 * j:16 * j + 16], the_min, Laux,
-                                             f32(-0.9), f32(0.05), 36, False)
-                mins[j] = the_min[0]
+                scales[j], mins[j] = qkx_search(16, 3, xr, xo + 16 * j, weight, L, 16 * j, f32(-0.9), f32(0.05), 36,
+                                                False, True, ln)
             dm = make_qp_quants(16, 15, scales, Ls, sw)
             mm = make_qp_quants(16, 15, mins, Lm, sw)
             for j in range(16):
@@ -293,7 +468,7 @@ def _requantize_k4(x, xo, row, o, L, nmax):
 
 
 @njit(**JIT)
-def _ref_scales_k4(xr, xo, row, o, L, Laux, weights, scales, mins, the_min, nmax, rmin, rdelta, nstep):
+def _ref_scales_k4(xr, xo, row, o, L, weights, scales, mins, ln, nmax, rmin, rdelta, nstep):
     """Body of quantize_row_q4_K_ref / quantize_row_q5_K_ref up to the requantization."""
     max_scale = f32(0.0)
     max_min = f32(0.0)
@@ -305,14 +480,13 @@ def _ref_scales_k4(xr, xo, row, o, L, Laux, weights, scales, mins, the_min, nmax
         av_x = np.sqrt(sum_x2 / f32(32.0))
         for l in range(32):
             weights[l] = av_x + abs(xs[l])
-        scale = make_qkx2_quants(32, nmax, xs, weights, L[32 * j:32 * j + 32], the_min, Laux,
-                                 rmin, rdelta, nstep, False)
+        scale, the_min = qkx_search(32, nmax, xr, xo + 32 * j, weights, L, 32 * j, rmin, rdelta, nstep, False, False, ln)
         scales[j] = scale
-        mins[j] = the_min[0]
+        mins[j] = the_min
         if scale > max_scale:
             max_scale = scale
-        if the_min[0] > max_min:
-            max_min = the_min[0]
+        if the_min > max_min:
+            max_min = the_min
     inv_scale = f32(63.0) / max_scale if max_scale > 0 else f32(0.0)
     inv_min = f32(63.0) / max_min if max_min > 0 else f32(0.0)
     for j in range(8):
@@ -324,7 +498,7 @@ def _ref_scales_k4(xr, xo, row, o, L, Laux, weights, scales, mins, the_min, nmax
 
 
 @njit(**JIT)
-def _impl_scales_k4(xr, xo, qw, row, o, L, Laux, weights, scales, mins, sw, Ls, Lm, the_min, nmax, clamp63):
+def _impl_scales_k4(xr, xo, qw, row, o, L, weights, scales, mins, sw, Ls, Lm, ln, nmax, clamp63):
     """Body of quantize_row_q4_K_impl / quantize_row_q5_K_impl (with quant_weights) up to the requantization."""
     sum_x2 = f32(0.0)
     for l in range(QK_K):
@@ -338,9 +512,8 @@ def _impl_scales_k4(xr, xo, qw, row, o, L, Laux, weights, scales, mins, sw, Ls, 
         for l in range(32):
             sumw += weights[l]
         sw[j] = sumw
-        scales[j] = make_qkx3_quants(32, nmax, xs, weights, True, L[32 * j:32 * j + 32], the_min, Laux,
-                                     f32(-0.9), f32(0.05), 36, False)
-        mins[j] = the_min[0]
+        scales[j], mins[j] = qkx_search(32, nmax, xr, xo + 32 * j, weights, L, 32 * j, f32(-0.9), f32(0.05), 36,
+                                        False, True, ln)
     d_block = make_qp_quants(8, 63, scales, Ls, sw)
     m_block = make_qp_quants(8, 63, mins, Lm, sw)
     for j in range(8):
@@ -386,14 +559,13 @@ def quantize_q4_k(x, out):
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
-        Laux = np.empty(32, np.uint8)
         weights = np.empty(32, np.float32)
         mins = np.empty(8, np.float32)
         scales = np.empty(8, np.float32)
-        the_min = np.empty(1, np.float32)
+        ln = np.empty(8 * NLANE, np.float32)
         for i in range(nb):
             o = i * Q4_K_BYTES
-            _ref_scales_k4(xr, i * QK_K, row, o, L, Laux, weights, scales, mins, the_min, 15,
+            _ref_scales_k4(xr, i * QK_K, row, o, L, weights, scales, mins, ln, 15,
                            f32(-1.0), f32(0.1), 20)
             _requantize_k4(xr, i * QK_K, row, o, L, 15)
             _pack_q4_k(row, o, L)
@@ -407,17 +579,16 @@ def quantize_imatrix_q4_k(x, qw, out):
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
-        Laux = np.empty(32, np.uint8)
         weights = np.empty(32, np.float32)
         mins = np.empty(8, np.float32)
         scales = np.empty(8, np.float32)
         sw = np.empty(8, np.float32)
         Ls = np.empty(8, np.uint8)
         Lm = np.empty(8, np.uint8)
-        the_min = np.empty(1, np.float32)
+        ln = np.empty(8 * NLANE, np.float32)
         for i in range(nb):
             o = i * Q4_K_BYTES
-            _impl_scales_k4(xr, i * QK_K, qw, row, o, L, Laux, weights, scales, mins, sw, Ls, Lm, the_min, 15, False)
+            _impl_scales_k4(xr, i * QK_K, qw, row, o, L, weights, scales, mins, sw, Ls, Lm, ln, 15, False)
             _requantize_k4(xr, i * QK_K, row, o, L, 15)
             _pack_q4_k(row, o, L)
 
@@ -430,14 +601,13 @@ def quantize_q5_k(x, out):
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
-        Laux = np.empty(32, np.uint8)
         weights = np.empty(32, np.float32)
         mins = np.empty(8, np.float32)
         scales = np.empty(8, np.float32)
-        the_min = np.empty(1, np.float32)
+        ln = np.empty(8 * NLANE, np.float32)
         for i in range(nb):
             o = i * Q5_K_BYTES
-            _ref_scales_k4(xr, i * QK_K, row, o, L, Laux, weights, scales, mins, the_min, 31,
+            _ref_scales_k4(xr, i * QK_K, row, o, L, weights, scales, mins, ln, 31,
                            f32(-0.5), f32(0.1), 15)
             _requantize_k4(xr, i * QK_K, row, o, L, 31)
             _pack_q5_k(row, o, L)
@@ -451,17 +621,16 @@ def quantize_imatrix_q5_k(x, qw, out):
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
-        Laux = np.empty(32, np.uint8)
         weights = np.empty(32, np.float32)
         mins = np.empty(8, np.float32)
         scales = np.empty(8, np.float32)
         sw = np.empty(8, np.float32)
         Ls = np.empty(8, np.uint8)
         Lm = np.empty(8, np.uint8)
-        the_min = np.empty(1, np.float32)
+        ln = np.empty(8 * NLANE, np.float32)
         for i in range(nb):
             o = i * Q5_K_BYTES
-            _impl_scales_k4(xr, i * QK_K, qw, row, o, L, Laux, weights, scales, mins, sw, Ls, Lm, the_min, 31, True)
+            _impl_scales_k4(xr, i * QK_K, qw, row, o, L, weights, scales, mins, sw, Ls, Lm, ln, 31, True)
             _requantize_k4(xr, i * QK_K, row, o, L, 31)
             _pack_q5_k(row, o, L)
 
