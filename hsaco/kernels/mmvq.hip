@@ -1,0 +1,330 @@
+#include "pq_matmul.h"
+#include "pq_vecdot.h"
+
+// Mat-vec for 1..8 activation columns: dst[c][row] = sum_k W[row][k] * x[c][k] (ggml's mul_mat_vec_q and
+// mul_mat_vec_f). Every weight byte is read from memory once for all columns.
+//
+// Quantized weights (mul_mat_vec_<type>_q8_1_c<N>), activations in the mat-vec Q8_1 layout
+// (quantize_mmvq_q8_1_<in>, see pyquant/device/launch_matmul.py):
+//  - a block of NWARPS warps takes R = NWARPS * RPW consecutive weight rows; warp w owns RPW of them;
+//  - the rows are walked in tiles of W * UPL units of 32 elements (W = PQ_WARP_SIZE). The whole block copies a
+//    tile of its R rows (R * TB bytes of whole quant blocks) into shared memory with coalesced 16-, 8- or
+//    4-byte loads (whatever the padded row stride's alignment allows), the next tile's loads in flight in
+//    registers while the current one is computed: the global reads are whole cache lines whatever the block
+//    size (18, 22, 34, 110, 210 bytes...), and the odd alignments are dealt with in shared memory;
+//  - lane l of a warp takes units l, l + W, ... of the tile: it decodes them for its RPW rows once
+//    (pq_vecdot.h), then for each column loads the activation unit (32 int8 + scale + sum: neighbouring lanes
+//    read neighbouring bytes) and does RPW integer dot products;
+//  - the end: butterfly sums over the W lanes of a warp (logical width W, written for 32 and 64), one store
+//    per (row, column).
+// Float weights (mul_mat_vec_<f32|f16|bf16>_f32_c<N>): no staging (the rows are 16-byte aligned); lane l reads
+// 8 consecutive elements of each of its rows and of each float32 activation column, float32 sums.
+
+template <class T>
+PQ_INLINE constexpr int pq_stage_vec_bytes(int tile_bytes) {
+    // padded device rows are multiples of 512 elements: (512 / QK) blocks of TS bytes
+    const int stride_unit = (512 / T::QK) * T::TS;
+    int v = 16;
+    while (v > 4 && (stride_unit % v != 0 || tile_bytes % v != 0)) v /= 2;
+    return v;
+}
+
+template <int V>
+struct pq_vec;
+template <>
+struct pq_vec<16> {
+    pq_u32x4 v;
+    PQ_INLINE void load(const uint8_t* p) {
+        v = pq_ld_u32x4(p);
+    }
+    PQ_INLINE void zero() {
+        v = pq_make_u32x4(0, 0, 0, 0);
+    }
+    PQ_INLINE void store(uint8_t* p) const {
+        pq_st_u32x4(p, v);
+    }
+};
+template <>
+struct pq_vec<8> {
+    pq_u32x2 v;
+    PQ_INLINE void load(const uint8_t* p) {
+        v = pq_ld_u32x2(p);
+    }
+    PQ_INLINE void zero() {
+        v.x = 0;
+        v.y = 0;
+    }
+    PQ_INLINE void store(uint8_t* p) const {
+        *(pq_u32x2*)p = v;
+    }
+};
+template <>
+struct pq_vec<4> {
+    uint32_t v;
+    PQ_INLINE void load(const uint8_t* p) {
+        v = pq_ld_u32(p);
+    }
+    PQ_INLINE void zero() {
+        v = 0;
+    }
+    PQ_INLINE void store(uint8_t* p) const {
+        *(uint32_t*)p = v;
+    }
+};
+
+// Load one activation unit (block u of a column) from the mat-vec layout.
+template <bool HALF_SUMS>
+PQ_INLINE void pq_load_act(const int8_t* __restrict__ aq, const uint32_t* __restrict__ ads, int64_t u,
+                           pq_act_unit& a) {
+    const uint8_t* p = (const uint8_t*)(aq + 32 * u);
+    const pq_u32x4 lo = pq_ld_u32x4(p), hi = pq_ld_u32x4(p + 16);
+    a.q[0] = lo.x;
+    a.q[1] = lo.y;
+    a.q[2] = lo.z;
+    a.q[3] = lo.w;
+    a.q[4] = hi.x;
+    a.q[5] = hi.y;
+    a.q[6] = hi.z;
+    a.q[7] = hi.w;
+    const uint32_t ds = ads[u];
+    a.d = pq_fp16_to_fp32(ds & 0xFFFFu);
+    a.s = (int)(int16_t)(uint16_t)(ds >> 16);
+    a.s_lo = 0;
+    if (HALF_SUMS) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) a.s_lo = pq_dp4a((int)a.q[i], 0x01010101, a.s_lo);
+    }
+}
+
+// Sum each acc over the W lanes of the warp, then lane (c * RPW + r) stores row r, column c.
+template <int W, int RPW, int NCOLS>
+PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst, int64_t row0, int64_t m,
+                               int64_t dst_stride, int lane) {
+    static_assert(RPW * NCOLS <= W, "one lane per output");
+    float mine = 0.0f;
+#pragma unroll
+    for (int c = 0; c < NCOLS; ++c) {
+#pragma unroll
+        for (int r = 0; r < RPW; ++r) {
+            const float s = warp_reduce_sum<W>(acc[r][c]);
+            if (lane == c * RPW + r) mine = s;
+        }
+    }
+    if (lane < RPW * NCOLS) {
+        const int c = lane / RPW, r = lane % RPW;
+        if (row0 + r < m) dst[(int64_t)c * dst_stride + row0 + r] = mine;
+    }
+}
+
+template <class T, int NCOLS, int NWARPS, int RPW, int UPL>
+PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __restrict__ aq,
+                             const uint32_t* __restrict__ ads, float* __restrict__ dst, int64_t m, int64_t k,
+                             int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
+    constexpr int W = PQ_WARP_SIZE;
+    constexpr int R = NWARPS * RPW;          // rows per block
+    constexpr int UNITS = W * UPL;           // 32-element units per row per tile
+    constexpr int BLOCKS = UNITS * 32 / T::QK;
+    static_assert(BLOCKS * T::QK == UNITS * 32, "a tile is whole blocks");
+    constexpr int TB = BLOCKS * T::TS;       // bytes per row per tile
+    constexpr int V = pq_stage_vec_bytes<T>(TB);
+    constexpr int VPR = TB / V;              // vectors per row per tile
+    constexpr int PER = (VPR + W - 1) / W;   // vectors per lane per row per tile
+    __shared__ __attribute__((aligned(16))) uint8_t tile[R * TB + 16];  // slack: pq_ld_words_a2 reads 1 word on
+
+    const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
+    const int64_t row0 = (int64_t)blockIdx.x * R + warp * RPW;  // this warp's first row
+    const int64_t nunits = k / 32;
+    const int64_t ntiles = (nunits + UNITS - 1) / UNITS;
+    uint8_t* const wtile = tile + warp * RPW * TB;  // this warp's rows: it stages and reads only these
+
+    // Each warp stages its own rows: vector i of a row is lane + i * W, so a load instruction covers W * V
+    // contiguous bytes. Rows past m and bytes past the padded row read as zero.
+    const uint8_t* wrow[RPW];
+#pragma unroll
+    for (int r = 0; r < RPW; ++r) wrow[r] = w + (row0 + r < m ? row0 + r : 0) * w_stride + lane * V;
+    pq_vec<V> pre[RPW][PER];
+    auto fetch = [&](int64_t t) {
+#pragma unroll
+        for (int r = 0; r < RPW; ++r)
+#pragma unroll
+            for (int i = 0; i < PER; ++i) {
+                const int off = (lane + i * W) * V;
+                if ((VPR % W == 0 || off < TB) && row0 + r < m && t * TB + off < w_stride)
+                    pre[r][i].load(wrow[r] + t * TB + i * W * V);
+                else
+                    pre[r][i].zero();
+            }
+    };
+
+    float acc[RPW][NCOLS];
+#pragma unroll
+    for (int r = 0; r < RPW; ++r)
+#pragma unroll
+        for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
+
+    fetch(0);
+    for (int64_t t = 0; t < ntiles; ++t) {
+        if (t) __syncthreads();  // every warp is done with the previous tile
+#pragma unroll
+        for (int r = 0; r < RPW; ++r)
+#pragma unroll
+            for (int i = 0; i < PER; ++i) {
+                const int off = (lane + i * W) * V;
+                if (VPR % W == 0 || off < TB) pre[r][i].store(wtile + r * TB + off);
+            }
+        __syncthreads();
+        if (t + 1 < ntiles) fetch(t + 1);
+#pragma unroll
+        for (int j = 0; j < UPL; ++j) {
+            const int ul = lane + j * W;
+            const int64_t u = t * UNITS + ul;
+            if (u < nunits) {
+                typename T::unit wu[RPW];
+#pragma unroll
+                for (int r = 0; r < RPW; ++r) T::decode(wtile + r * TB, ul, wu[r]);
+#pragma unroll
+                for (int c = 0; c < NCOLS; ++c) {
+                    pq_act_unit a;
+                    pq_load_act<T::HALF_SUMS>(aq + c * a_stride, ads + c * (a_stride / 32), u, a);
+#pragma unroll
+                    for (int r = 0; r < RPW; ++r) acc[r][c] += T::dot(wu[r], a);
+                }
+            }
+        }
+    }
+    pq_reduce_store<W, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane);
+}
+
+#define PQ_MMVQ_KERNEL(TYPE, NC)                                                                                 \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVQ_NWARPS_##NC * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void                              \
+        mul_mat_vec_##TYPE##_q8_1_c##NC(const void* __restrict__ w, const void* __restrict__ aq,                 \
+                                        const void* __restrict__ ads, float* __restrict__ dst, int64_t m,        \
+                                        int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {     \
+        mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW_##NC, PQ_MMVQ_UPL_##NC>(                  \
+            (const uint8_t*)w, (const int8_t*)aq, (const uint32_t*)ads, dst, m, k, w_stride, a_stride,           \
+            dst_stride);                                                                                         \
+    }
+
+#define PQ_MMVQ_KERNELS(TYPE) \
+    PQ_MMVQ_KERNEL(TYPE, 1)   \
+    PQ_MMVQ_KERNEL(TYPE, 2)   \
+    PQ_MMVQ_KERNEL(TYPE, 3)   \
+    PQ_MMVQ_KERNEL(TYPE, 4)   \
+    PQ_MMVQ_KERNEL(TYPE, 5)   \
+    PQ_MMVQ_KERNEL(TYPE, 6)   \
+    PQ_MMVQ_KERNEL(TYPE, 7)   \
+    PQ_MMVQ_KERNEL(TYPE, 8)
+
+PQ_MMVQ_KERNELS(q4_0)
+PQ_MMVQ_KERNELS(q4_1)
+PQ_MMVQ_KERNELS(q5_0)
+PQ_MMVQ_KERNELS(q5_1)
+PQ_MMVQ_KERNELS(q8_0)
+PQ_MMVQ_KERNELS(q8_1)
+PQ_MMVQ_KERNELS(q2_K)
+PQ_MMVQ_KERNELS(q3_K)
+PQ_MMVQ_KERNELS(q4_K)
+PQ_MMVQ_KERNELS(q5_K)
+PQ_MMVQ_KERNELS(q6_K)
+PQ_MMVQ_KERNELS(q8_K)
+
+// ---------------------------------------------------------------------------------------------- float weights
+
+// 8 consecutive weights of a row as float32.
+struct pq_wf_f32 {
+    static PQ_INLINE void ld8(const uint8_t* row, int64_t e, float (&v)[8]) {
+        const pq_u32x4 a = pq_ld_u32x4(row + 4 * e), b = pq_ld_u32x4(row + 4 * e + 16);
+        v[0] = pq_bits_f32(a.x);
+        v[1] = pq_bits_f32(a.y);
+        v[2] = pq_bits_f32(a.z);
+        v[3] = pq_bits_f32(a.w);
+        v[4] = pq_bits_f32(b.x);
+        v[5] = pq_bits_f32(b.y);
+        v[6] = pq_bits_f32(b.z);
+        v[7] = pq_bits_f32(b.w);
+    }
+};
+struct pq_wf_f16 {
+    static PQ_INLINE void ld8(const uint8_t* row, int64_t e, float (&v)[8]) {
+        const pq_u32x4 a = pq_ld_u32x4(row + 2 * e);
+        const uint32_t h[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = pq_fp16_to_fp32(h[i] & 0xFFFFu);
+            v[2 * i + 1] = pq_fp16_to_fp32(h[i] >> 16);
+        }
+    }
+};
+struct pq_wf_bf16 {
+    static PQ_INLINE void ld8(const uint8_t* row, int64_t e, float (&v)[8]) {
+        const pq_u32x4 a = pq_ld_u32x4(row + 2 * e);
+        const uint32_t h[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = pq_bf16_to_fp32(h[i] & 0xFFFFu);
+            v[2 * i + 1] = pq_bf16_to_fp32(h[i] >> 16);
+        }
+    }
+};
+
+// x: float32 [NCOLS][a_stride] (a_stride = kp, zero past k; the weight rows are zero-padded to kp too).
+template <class WF, int NCOLS, int NWARPS, int RPW>
+PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restrict__ x, float* __restrict__ dst,
+                             int64_t m, int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
+    constexpr int W = PQ_WARP_SIZE;
+    const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
+    const int64_t row0 = (int64_t)blockIdx.x * (NWARPS * RPW) + warp * RPW;
+    const int64_t kp = (k + 511) / 512 * 512;
+    const uint8_t* rows[RPW];
+#pragma unroll
+    for (int r = 0; r < RPW; ++r) rows[r] = w + (row0 + r < m ? row0 + r : m - 1) * w_stride;  // clamp: no OOB
+    float acc[RPW][NCOLS];
+#pragma unroll
+    for (int r = 0; r < RPW; ++r)
+#pragma unroll
+        for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
+    for (int64_t e = 8 * lane; e < kp; e += 8 * W) {
+        float wv[RPW][8];
+#pragma unroll
+        for (int r = 0; r < RPW; ++r) WF::ld8(rows[r], e, wv[r]);
+#pragma unroll
+        for (int c = 0; c < NCOLS; ++c) {
+            const uint8_t* xc = (const uint8_t*)(x + c * a_stride + e);
+            const pq_u32x4 a = pq_ld_u32x4(xc), b = pq_ld_u32x4(xc + 16);
+            const float xv[8] = {pq_bits_f32(a.x), pq_bits_f32(a.y), pq_bits_f32(a.z), pq_bits_f32(a.w),
+                                 pq_bits_f32(b.x), pq_bits_f32(b.y), pq_bits_f32(b.z), pq_bits_f32(b.w)};
+#pragma unroll
+            for (int r = 0; r < RPW; ++r) {
+                float s = acc[r][c];
+#pragma unroll
+                for (int i = 0; i < 8; ++i) s += wv[r][i] * xv[i];
+                acc[r][c] = s;
+            }
+        }
+    }
+    pq_reduce_store<W, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane);
+}
+
+#define PQ_MMVF_KERNEL(TYPE, NC)                                                                                 \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVF_NWARPS * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void mul_mat_vec_##TYPE##_f32_c##NC(  \
+        const void* __restrict__ w, const void* __restrict__ x, const void* __restrict__ unused,                 \
+        float* __restrict__ dst, int64_t m, int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) { \
+        (void)unused;                                                                                            \
+        mul_mat_vec_f<pq_wf_##TYPE, NC, PQ_MMVF_NWARPS, PQ_MMVF_RPW_##NC>((const uint8_t*)w, (const float*)x,   \
+                                                                         dst, m, k, w_stride, a_stride,          \
+                                                                         dst_stride);                            \
+    }
+
+#define PQ_MMVF_KERNELS(TYPE) \
+    PQ_MMVF_KERNEL(TYPE, 1)   \
+    PQ_MMVF_KERNEL(TYPE, 2)   \
+    PQ_MMVF_KERNEL(TYPE, 3)   \
+    PQ_MMVF_KERNEL(TYPE, 4)   \
+    PQ_MMVF_KERNEL(TYPE, 5)   \
+    PQ_MMVF_KERNEL(TYPE, 6)   \
+    PQ_MMVF_KERNEL(TYPE, 7)   \
+    PQ_MMVF_KERNEL(TYPE, 8)
+
+PQ_MMVF_KERNELS(f32)
+PQ_MMVF_KERNELS(f16)
+PQ_MMVF_KERNELS(bf16)

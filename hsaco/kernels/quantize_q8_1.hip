@@ -1,0 +1,138 @@
+#include "pq_matmul.h"
+
+// Activations for the matmul kernels: Q8_1 quantization and float conversion, rows padded to kp elements.
+//
+// Q8_1 is ggml's quantize_row_q8_1_ref, operation for operation (the CPU's bytes, not ggml CUDA's, whose s is the
+// sum of the floats): per 32-element block, amax = max |x|, d = amax / 127, id = d ? 1/d : 0, q = roundf(x * id),
+// d stored as fp16, s = fp16(sum(q) * d). Division and roundf are IEEE (nvcc -prec-div=true; clang's default for
+// HIP); no operation here can contract into an FMA.
+//
+// Geometry (launch spec: pyquant/device/launch_matmul.py quantize_spec): a thread takes 4 consecutive elements,
+// 8 lanes a block; blockIdx.y is the row. Lanes past k (up to the padded kp) write zero blocks, as the CPU
+// quantizer would for zeros. The 8-lane reductions use an explicit logical width of 8, the same on 32- and
+// 64-lane waves.
+//
+// Two outputs: quantize_q8_1_<in> writes plain block_q8_1 rows (kp / 32 blocks a row); quantize_mmvq_q8_1_<in>
+// writes the mat-vec layout: int8 quants [n][kp], then uint32 [n][kp / 32] = fp16 d | (int16 sum(q) << 16).
+
+struct pq_x_f32 {
+    static PQ_INLINE float ld(const void* x, int64_t i) {
+        return ((const float*)x)[i];
+    }
+};
+struct pq_x_f16 {
+    static PQ_INLINE float ld(const void* x, int64_t i) {
+        return pq_fp16_to_fp32(((const uint16_t*)x)[i]);
+    }
+};
+struct pq_x_bf16 {
+    static PQ_INLINE float ld(const void* x, int64_t i) {
+        return pq_bf16_to_fp32(((const uint16_t*)x)[i]);
+    }
+};
+
+template <class X, bool SPLIT>
+PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k,
+                                  int64_t x_row_stride, int64_t kp) {
+    const int64_t i0 = 4 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);  // first of this thread's 4
+    if (i0 >= kp) return;  // whole 8-lane groups leave together: kp is a multiple of 32
+    for (int64_t row = blockIdx.y; row < n; row += gridDim.y) {
+        float v[4];
+        float amax = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            v[j] = i0 + j < k ? X::ld(x, row * x_row_stride + i0 + j) : 0.0f;
+            amax = pq_fmaxf(amax, __builtin_fabsf(v[j]));
+        }
+        amax = warp_reduce_max<8>(amax);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint32_t packed = 0;
+        int sum = 0;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int q = (int)(int8_t)(int)__builtin_roundf(v[j] * id);
+            sum += q;
+            packed |= ((uint32_t)q & 0xFFu) << (8 * j);
+        }
+        sum = warp_reduce_sum<8>(sum);
+        const int64_t blk = i0 / 32;
+        const int lane8 = (int)((i0 / 4) & 7);
+        const uint16_t dh = pq_fp32_to_fp16(d);
+        if (SPLIT) {
+            int8_t* q = (int8_t*)out + row * kp;
+            *(uint32_t*)(q + i0) = packed;
+            if (lane8 == 0) {
+                uint32_t* ds = (uint32_t*)((int8_t*)out + n * kp) + row * (kp / 32);
+                ds[blk] = (uint32_t)dh | ((uint32_t)(uint16_t)(int16_t)sum << 16);
+            }
+        } else {
+            uint8_t* b = (uint8_t*)out + (row * (kp / 32) + blk) * 36;
+            *(uint32_t*)(b + 4 + 4 * lane8) = packed;
+            if (lane8 == 0) *(uint32_t*)b = (uint32_t)dh | ((uint32_t)pq_fp32_to_fp16((float)sum * d) << 16);
+        }
+    }
+}
+
+// Activations converted (exactly, or rounded to nearest even for f16/bf16 outputs) into rows of kp elements,
+// zero past k: the input of the float mat-vec kernels (f32) and of the vendor GEMM (f16/bf16).
+struct pq_y_f32 {
+    static PQ_INLINE void st(void* y, int64_t i, float v) {
+        ((float*)y)[i] = v;
+    }
+};
+struct pq_y_f16 {
+    static PQ_INLINE void st(void* y, int64_t i, float v) {
+        ((uint16_t*)y)[i] = pq_fp32_to_fp16(v);
+    }
+};
+struct pq_y_bf16 {
+    static PQ_INLINE void st(void* y, int64_t i, float v) {
+        ((uint16_t*)y)[i] = pq_fp32_to_bf16(v);
+    }
+};
+
+template <class X, class Y>
+PQ_INLINE void convert_rows(const void* __restrict__ x, void* __restrict__ y, int64_t n, int64_t k,
+                            int64_t x_row_stride, int64_t kp) {
+    const int64_t i0 = 4 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);
+    if (i0 >= kp) return;
+    for (int64_t row = blockIdx.y; row < n; row += gridDim.y) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float v = i0 + j < k ? X::ld(x, row * x_row_stride + i0 + j) : 0.0f;
+            Y::st(y, row * kp + i0 + j, v);
+        }
+    }
+}
+
+#define PQ_ACT_KERNELS(IN)                                                                                       \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_QUANTIZE_THREADS, PQ_MATMUL_RESIDENT) void quantize_q8_1_##IN(                        \
+        const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k, int64_t x_row_stride,          \
+        int64_t kp) {                                                                                            \
+        quantize_q8_1_rows<pq_x_##IN, false>(x, out, n, k, x_row_stride, kp);                                    \
+    }                                                                                                            \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_QUANTIZE_THREADS, PQ_MATMUL_RESIDENT) void quantize_mmvq_q8_1_##IN(                   \
+        const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k, int64_t x_row_stride,          \
+        int64_t kp) {                                                                                            \
+        quantize_q8_1_rows<pq_x_##IN, true>(x, out, n, k, x_row_stride, kp);                                     \
+    }                                                                                                            \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_CONVERT_THREADS, PQ_MATMUL_RESIDENT) void convert_##IN##_to_f32(                      \
+        const void* __restrict__ x, void* __restrict__ y, int64_t n, int64_t k, int64_t x_row_stride,            \
+        int64_t kp) {                                                                                            \
+        convert_rows<pq_x_##IN, pq_y_f32>(x, y, n, k, x_row_stride, kp);                                         \
+    }                                                                                                            \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_CONVERT_THREADS, PQ_MATMUL_RESIDENT) void convert_##IN##_to_f16(                      \
+        const void* __restrict__ x, void* __restrict__ y, int64_t n, int64_t k, int64_t x_row_stride,            \
+        int64_t kp) {                                                                                            \
+        convert_rows<pq_x_##IN, pq_y_f16>(x, y, n, k, x_row_stride, kp);                                         \
+    }                                                                                                            \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_CONVERT_THREADS, PQ_MATMUL_RESIDENT) void convert_##IN##_to_bf16(                     \
+        const void* __restrict__ x, void* __restrict__ y, int64_t n, int64_t k, int64_t x_row_stride,            \
+        int64_t kp) {                                                                                            \
+        convert_rows<pq_x_##IN, pq_y_bf16>(x, y, n, k, x_row_stride, kp);                                        \
+    }
+
+PQ_ACT_KERNELS(f32)
+PQ_ACT_KERNELS(f16)
+PQ_ACT_KERNELS(bf16)
