@@ -88,21 +88,21 @@ def _qk(n, nb):
 
 
 @njit(**JIT, inline="always")
-def _put_half(o, pos, f):
+def _put_half(o, r, pos, f):
     h = fp32_to_fp16(f)
-    o[pos] = np.uint8(h & np.uint16(0xFF))
-    o[pos + 1] = np.uint8(h >> np.uint16(8))
+    o[r, pos] = np.uint8(h & np.uint16(0xFF))
+    o[r, pos + 1] = np.uint8(h >> np.uint16(8))
 
 
 @njit(**JIT, inline="always")
-def _get_half(row, pos):
-    return fp16_to_fp32(np.uint16(row[pos]) | (np.uint16(row[pos + 1]) << np.uint16(8)))
+def _get_half(data, r, pos):
+    return fp16_to_fp32(np.uint16(data[r, pos]) | (np.uint16(data[r, pos + 1]) << np.uint16(8)))
 
 
 @njit(**JIT, inline="always")
-def _nonfinite_half(row, pos):
+def _nonfinite_half(data, r, pos):
     """Whether the half at ``pos`` is an infinity or a NaN (exponent bits all ones)."""
-    return (row[pos + 1] & np.uint8(0x7C)) == np.uint8(0x7C)
+    return (data[r, pos + 1] & np.uint8(0x7C)) == np.uint8(0x7C)
 
 
 @njit(**JIT)
@@ -116,20 +116,20 @@ def _mul_add_c(q, d, m):
 
 
 @njit(**JIT, inline="always")
-def _put_u32(o, pos, v):
-    o[pos] = np.uint8(v & np.uint32(0xFF))
-    o[pos + 1] = np.uint8((v >> np.uint32(8)) & np.uint32(0xFF))
-    o[pos + 2] = np.uint8((v >> np.uint32(16)) & np.uint32(0xFF))
-    o[pos + 3] = np.uint8((v >> np.uint32(24)) & np.uint32(0xFF))
+def _put_u32(o, r, pos, v):
+    o[r, pos] = np.uint8(v & np.uint32(0xFF))
+    o[r, pos + 1] = np.uint8((v >> np.uint32(8)) & np.uint32(0xFF))
+    o[r, pos + 2] = np.uint8((v >> np.uint32(16)) & np.uint32(0xFF))
+    o[r, pos + 3] = np.uint8((v >> np.uint32(24)) & np.uint32(0xFF))
 
 
 @njit(**JIT, inline="always")
-def _get_u32(row, pos):
+def _get_u32(data, r, pos):
     return (
-        np.uint32(row[pos])
-        | (np.uint32(row[pos + 1]) << np.uint32(8))
-        | (np.uint32(row[pos + 2]) << np.uint32(16))
-        | (np.uint32(row[pos + 3]) << np.uint32(24))
+        np.uint32(data[r, pos])
+        | (np.uint32(data[r, pos + 1]) << np.uint32(8))
+        | (np.uint32(data[r, pos + 2]) << np.uint32(16))
+        | (np.uint32(data[r, pos + 3]) << np.uint32(24))
     )
 
 
@@ -145,12 +145,12 @@ def _pack_qh(qh, q0, q1, j):
 
 
 @njit(**JIT)
-def _absmax_signed_scan(xr, base):
+def _absmax_signed_scan(x, r, base):
     """The value of largest magnitude, the first one on ties, 0 when all are 0: the scan of q4_0/q5_0 ref."""
     amax = f32(0)
     mx = f32(0)
     for j in range(QK):
-        v = xr[base + j]
+        v = x[r, base + j]
         a = abs(v)
         if amax < a:
             amax = a
@@ -159,7 +159,7 @@ def _absmax_signed_scan(xr, base):
 
 
 @njit(**JIT, inline="always")
-def _absmax_signed(xr, base, qk):
+def _absmax_signed(x, r, base, qk):
     """``_absmax_signed_scan`` for finite input, with integer maxima over the bit patterns.
 
     The largest int32 pattern is the largest non-negative value (patterns of negative floats are negative);
@@ -169,7 +169,7 @@ def _absmax_signed(xr, base, qk):
     pmax = np.int32(-1)
     umax = np.uint32(0)
     for j in range(qk):
-        u = f32_bits(xr[base + j])
+        u = f32_bits(x[r, base + j])
         s = np.int32(u)
         pmax = s if s > pmax else pmax
         umax = u if u > umax else umax
@@ -180,26 +180,26 @@ def _absmax_signed(xr, base, qk):
         return bits_f32(umax) if nmag > 0 else f32(0)
     if pmax <= 0:
         return f32(0)  # all zeros (C's max stays +0.0f)
-    return _absmax_signed_scan(xr, base)
+    return _absmax_signed_scan(x, r, base)
 
 
 @njit(**JIT, inline="always")
-def _absmax(xr, base, qk):
+def _absmax(x, r, base, qk):
     """``amax = MAX(amax, fabsf(v))`` over a block (q8_0/q8_1 ref), as the largest magnitude bit pattern."""
     m = np.uint32(0)
     for j in range(qk):
-        a = f32_bits(xr[base + j]) & _ABS
+        a = f32_bits(x[r, base + j]) & _ABS
         m = a if a > m else m
     return bits_f32(m)
 
 
 @njit(**JIT)
-def _minmax_scan(xr, base):
+def _minmax_scan(x, r, base):
     """Block min and max as q4_1/q5_1 ref compute them (from FLT_MAX and -FLT_MAX, strict comparisons)."""
     mn = _FLT_MAX
     mx = -_FLT_MAX
     for j in range(QK):
-        v = xr[base + j]
+        v = x[r, base + j]
         if v < mn:
             mn = v
         if v > mx:
@@ -208,7 +208,7 @@ def _minmax_scan(xr, base):
 
 
 @njit(**JIT, inline="always")
-def _minmax(xr, base, qk):
+def _minmax(x, r, base, qk):
     """``_minmax_scan`` for finite input, as integer min/max of order-preserving keys of the bit patterns.
 
     The keys order -0 below +0, which C's comparisons call equal (keeping the first seen), so a zero
@@ -217,14 +217,14 @@ def _minmax(xr, base, qk):
     kmin = np.int32(0x7FFFFFFF)
     kmax = np.int32(-2147483648)
     for j in range(qk):
-        s = np.int32(f32_bits(xr[base + j]))
+        s = np.int32(f32_bits(x[r, base + j]))
         k = np.int32(s ^ ((s >> np.int32(31)) & np.int32(0x7FFFFFFF)))
         kmin = k if k < kmin else kmin
         kmax = k if k > kmax else kmax
     mn = bits_f32(np.int32(kmin ^ ((kmin >> np.int32(31)) & np.int32(0x7FFFFFFF))))
     mx = bits_f32(np.int32(kmax ^ ((kmax >> np.int32(31)) & np.int32(0x7FFFFFFF))))
     if mn == f32(0) or mx == f32(0):
-        return _minmax_scan(xr, base)
+        return _minmax_scan(x, r, base)
     return mn, mx
 
 
@@ -246,6 +246,9 @@ def _block_weights(xr, base, w, sigma2, weight):
 
 
 # ----------------------------------------------------------------------------------------------- reference
+#
+# Each row is done in two passes: the block scales first (a block's scan, division and reciprocal form a long
+# dependency chain; with nothing else between them, the chains of successive blocks overlap), then the levels.
 
 
 @njit(**PJIT)
@@ -254,19 +257,20 @@ def quantize_rows_q4_0(x, out):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        xr = x[r]
-        o = out[r]
         qk = _qk(n, nb)
+        ids = np.empty(nb, np.float32)
+        for ib in range(nb):
+            d = _absmax_signed(x, r, ib * QK, qk) / f32(-8)
+            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            _put_half(out, r, ib * Q4_0_B + Q4_0_D, d)
         for ib in range(nb):
             base = ib * QK
-            p = ib * Q4_0_B
-            d = _absmax_signed(xr, base, qk) / f32(-8)
-            id = f32(1) / d if d != f32(0) else f32(0)
-            _put_half(o, p + Q4_0_D, d)
+            p = ib * Q4_0_B + Q4_0_QS
+            id = ids[ib]
             for j in range(qk // 2):
-                q0 = min(np.int32(15), to_i8(xr[base + j] * id + f32(8.5)))
-                q1 = min(np.int32(15), to_i8(xr[base + QK // 2 + j] * id + f32(8.5)))
-                o[p + Q4_0_QS + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
+                q0 = min(np.int32(15), to_i8(x[r, base + j] * id + f32(8.5)))
+                q1 = min(np.int32(15), to_i8(x[r, base + QK // 2 + j] * id + f32(8.5)))
+                out[r, p + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -275,21 +279,25 @@ def quantize_rows_q4_1(x, out):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        xr = x[r]
-        o = out[r]
         qk = _qk(n, nb)
+        mins = np.empty(nb, np.float32)
+        ids = np.empty(nb, np.float32)
+        for ib in range(nb):
+            mn, mx = _minmax(x, r, ib * QK, qk)
+            d = (mx - mn) / f32(15)
+            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            mins[ib] = mn
+            _put_half(out, r, ib * Q4_1_B + Q4_1_D, d)
+            _put_half(out, r, ib * Q4_1_B + Q4_1_M, mn)
         for ib in range(nb):
             base = ib * QK
-            p = ib * Q4_1_B
-            mn, mx = _minmax(xr, base, qk)
-            d = (mx - mn) / f32(15)
-            id = f32(1) / d if d != f32(0) else f32(0)
-            _put_half(o, p + Q4_1_D, d)
-            _put_half(o, p + Q4_1_M, mn)
+            p = ib * Q4_1_B + Q4_1_QS
+            mn = mins[ib]
+            id = ids[ib]
             for j in range(qk // 2):
-                q0 = min(np.int32(15), to_i8((xr[base + j] - mn) * id + f32(0.5)))
-                q1 = min(np.int32(15), to_i8((xr[base + QK // 2 + j] - mn) * id + f32(0.5)))
-                o[p + Q4_1_QS + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
+                q0 = min(np.int32(15), to_i8((x[r, base + j] - mn) * id + f32(0.5)))
+                q1 = min(np.int32(15), to_i8((x[r, base + QK // 2 + j] - mn) * id + f32(0.5)))
+                out[r, p + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -298,22 +306,23 @@ def quantize_rows_q5_0(x, out):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        xr = x[r]
-        o = out[r]
         qk = _qk(n, nb)
+        ids = np.empty(nb, np.float32)
+        for ib in range(nb):
+            d = _absmax_signed(x, r, ib * QK, qk) / f32(-16)
+            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            _put_half(out, r, ib * Q5_0_B + Q5_0_D, d)
         for ib in range(nb):
             base = ib * QK
-            p = ib * Q5_0_B
-            d = _absmax_signed(xr, base, qk) / f32(-16)
-            id = f32(1) / d if d != f32(0) else f32(0)
-            _put_half(o, p + Q5_0_D, d)
+            p = ib * Q5_0_B + Q5_0_QS
+            id = ids[ib]
             qh = np.uint32(0)
             for j in range(qk // 2):
-                q0 = min(np.int32(31), to_i8(xr[base + j] * id + f32(16.5))) & np.int32(0xFF)
-                q1 = min(np.int32(31), to_i8(xr[base + QK // 2 + j] * id + f32(16.5))) & np.int32(0xFF)
-                o[p + Q5_0_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+                q0 = min(np.int32(31), to_i8(x[r, base + j] * id + f32(16.5))) & np.int32(0xFF)
+                q1 = min(np.int32(31), to_i8(x[r, base + QK // 2 + j] * id + f32(16.5))) & np.int32(0xFF)
+                out[r, p + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
                 qh = _pack_qh(qh, q0, q1, j)
-            _put_u32(o, p + Q5_0_QH, qh)
+            _put_u32(out, r, ib * Q5_0_B + Q5_0_QH, qh)
 
 
 @njit(**PJIT)
@@ -322,24 +331,28 @@ def quantize_rows_q5_1(x, out):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        xr = x[r]
-        o = out[r]
         qk = _qk(n, nb)
+        mins = np.empty(nb, np.float32)
+        ids = np.empty(nb, np.float32)
+        for ib in range(nb):
+            mn, mx = _minmax(x, r, ib * QK, qk)
+            d = (mx - mn) / f32(31)
+            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            mins[ib] = mn
+            _put_half(out, r, ib * Q5_1_B + Q5_1_D, d)
+            _put_half(out, r, ib * Q5_1_B + Q5_1_M, mn)
         for ib in range(nb):
             base = ib * QK
-            p = ib * Q5_1_B
-            mn, mx = _minmax(xr, base, qk)
-            d = (mx - mn) / f32(31)
-            id = f32(1) / d if d != f32(0) else f32(0)
-            _put_half(o, p + Q5_1_D, d)
-            _put_half(o, p + Q5_1_M, mn)
+            p = ib * Q5_1_B + Q5_1_QS
+            mn = mins[ib]
+            id = ids[ib]
             qh = np.uint32(0)
             for j in range(qk // 2):
-                q0 = cvtt((xr[base + j] - mn) * id + f32(0.5)) & np.int32(0xFF)  # (uint8_t), no clamp in ggml
-                q1 = cvtt((xr[base + QK // 2 + j] - mn) * id + f32(0.5)) & np.int32(0xFF)
-                o[p + Q5_1_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+                q0 = cvtt((x[r, base + j] - mn) * id + f32(0.5)) & np.int32(0xFF)  # (uint8_t), no clamp in ggml
+                q1 = cvtt((x[r, base + QK // 2 + j] - mn) * id + f32(0.5)) & np.int32(0xFF)
+                out[r, p + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
                 qh = _pack_qh(qh, q0, q1, j)
-            _put_u32(o, p + Q5_1_QH, qh)
+            _put_u32(out, r, ib * Q5_1_B + Q5_1_QH, qh)
 
 
 @njit(**PJIT)
@@ -348,17 +361,18 @@ def quantize_rows_q8_0(x, out):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        xr = x[r]
-        o = out[r]
         qk = _qk(n, nb)
+        ids = np.empty(nb, np.float32)
+        for ib in range(nb):
+            d = _absmax(x, r, ib * QK, qk) / f32(127)
+            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            _put_half(out, r, ib * Q8_0_B + Q8_0_D, d)
         for ib in range(nb):
             base = ib * QK
-            p = ib * Q8_0_B
-            d = _absmax(xr, base, qk) / f32(127)
-            id = f32(1) / d if d != f32(0) else f32(0)
-            _put_half(o, p + Q8_0_D, d)
+            p = ib * Q8_0_B + Q8_0_QS
+            id = ids[ib]
             for j in range(qk):
-                o[p + Q8_0_QS + j] = np.uint8(roundf_i8(xr[base + j] * id) & np.int32(0xFF))
+                out[r, p + j] = np.uint8(roundf_i8(x[r, base + j] * id) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -367,21 +381,24 @@ def quantize_rows_q8_1(x, out):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        xr = x[r]
-        o = out[r]
         qk = _qk(n, nb)
+        ds = np.empty(nb, np.float32)
+        ids = np.empty(nb, np.float32)
+        for ib in range(nb):
+            d = _absmax(x, r, ib * QK, qk) / f32(127)
+            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            ds[ib] = d
+            _put_half(out, r, ib * Q8_1_B + Q8_1_D, d)
         for ib in range(nb):
             base = ib * QK
-            p = ib * Q8_1_B
-            d = _absmax(xr, base, qk) / f32(127)
-            id = f32(1) / d if d != f32(0) else f32(0)
-            _put_half(o, p + Q8_1_D, d)
+            p = ib * Q8_1_B + Q8_1_QS
+            id = ids[ib]
             s = np.int32(0)
             for j in range(qk):
-                q = roundf_i8(xr[base + j] * id)
-                o[p + Q8_1_QS + j] = np.uint8(q & np.int32(0xFF))
+                q = roundf_i8(x[r, base + j] * id)
+                out[r, p + j] = np.uint8(q & np.int32(0xFF))
                 s = np.int32(s + q)
-            _put_half(o, p + Q8_1_S, f32(s) * d)
+            _put_half(out, r, ib * Q8_1_B + Q8_1_S, f32(s) * ds[ib])
 
 
 # ----------------------------------------------------------------------------------------------- imatrix
@@ -393,7 +410,6 @@ def quantize_rows_q4_0_imatrix(x, w, out):
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
         xr = x[r]
-        o = out[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.int8)
         sigma2 = _sigma2(xr)
@@ -402,9 +418,9 @@ def quantize_rows_q4_0_imatrix(x, w, out):
             p = ib * Q4_0_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qx_quants(QK, 8, xr[base : base + QK], L, 1, weight, True)
-            _put_half(o, p + Q4_0_D, d)
+            _put_half(out, r, p + Q4_0_D, d)
             for j in range(QK // 2):
-                o[p + Q4_0_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
+                out[r, p + Q4_0_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -413,7 +429,6 @@ def quantize_rows_q4_1_imatrix(x, w, out):
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
         xr = x[r]
-        o = out[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.uint8)
         Laux = np.empty(QK, np.uint8)
@@ -424,10 +439,10 @@ def quantize_rows_q4_1_imatrix(x, w, out):
             p = ib * Q4_1_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qkx3_quants(QK, 15, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
-            _put_half(o, p + Q4_1_D, d)
-            _put_half(o, p + Q4_1_M, -the_min[0])
+            _put_half(out, r, p + Q4_1_D, d)
+            _put_half(out, r, p + Q4_1_M, -the_min[0])
             for j in range(QK // 2):
-                o[p + Q4_1_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
+                out[r, p + Q4_1_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -436,7 +451,6 @@ def quantize_rows_q5_0_imatrix(x, w, out):
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
         xr = x[r]
-        o = out[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.int8)
         sigma2 = _sigma2(xr)
@@ -445,14 +459,14 @@ def quantize_rows_q5_0_imatrix(x, w, out):
             p = ib * Q5_0_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qx_quants(QK, 16, xr[base : base + QK], L, 1, weight, True)
-            _put_half(o, p + Q5_0_D, d)
+            _put_half(out, r, p + Q5_0_D, d)
             qh = np.uint32(0)
             for j in range(QK // 2):
                 q0 = np.int32(L[j]) & np.int32(0xFF)
                 q1 = np.int32(L[j + QK // 2]) & np.int32(0xFF)
-                o[p + Q5_0_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+                out[r, p + Q5_0_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
                 qh = _pack_qh(qh, q0, q1, j)
-            _put_u32(o, p + Q5_0_QH, qh)
+            _put_u32(out, r, p + Q5_0_QH, qh)
 
 
 @njit(**PJIT)
@@ -461,7 +475,6 @@ def quantize_rows_q5_1_imatrix(x, w, out):
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
         xr = x[r]
-        o = out[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.uint8)
         Laux = np.empty(QK, np.uint8)
@@ -472,15 +485,15 @@ def quantize_rows_q5_1_imatrix(x, w, out):
             p = ib * Q5_1_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qkx3_quants(QK, 31, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
-            _put_half(o, p + Q5_1_D, d)
-            _put_half(o, p + Q5_1_M, -the_min[0])
+            _put_half(out, r, p + Q5_1_D, d)
+            _put_half(out, r, p + Q5_1_M, -the_min[0])
             qh = np.uint32(0)
             for j in range(QK // 2):
                 q0 = np.int32(L[j])
                 q1 = np.int32(L[j + QK // 2])
-                o[p + Q5_1_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+                out[r, p + Q5_1_QS + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
                 qh = _pack_qh(qh, q0, q1, j)
-            _put_u32(o, p + Q5_1_QH, qh)
+            _put_u32(out, r, p + Q5_1_QH, qh)
 
 
 # ----------------------------------------------------------------------------------------------- dequantize
@@ -492,17 +505,15 @@ def dequantize_rows_q4_0(data, out):
     n = out.shape[1]
     nb = n // QK
     for r in prange(out.shape[0]):
-        row = data[r]
-        y = out[r]
         qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q4_0_B
             base = ib * QK
-            d = _get_half(row, p + Q4_0_D)
+            d = _get_half(data, r, p + Q4_0_D)
             for j in range(qk // 2):
-                b = np.int32(row[p + Q4_0_QS + j])
-                y[base + j] = f32((b & np.int32(0x0F)) - np.int32(8)) * d
-                y[base + QK // 2 + j] = f32((b >> np.int32(4)) - np.int32(8)) * d
+                b = np.int32(data[r, p + Q4_0_QS + j])
+                out[r, base + j] = f32((b & np.int32(0x0F)) - np.int32(8)) * d
+                out[r, base + QK // 2 + j] = f32((b >> np.int32(4)) - np.int32(8)) * d
 
 
 @njit(**PJIT)
@@ -511,24 +522,22 @@ def dequantize_rows_q4_1(data, out):
     n = out.shape[1]
     nb = n // QK
     for r in prange(out.shape[0]):
-        row = data[r]
-        y = out[r]
         qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q4_1_B
             base = ib * QK
-            d = _get_half(row, p + Q4_1_D)
-            m = _get_half(row, p + Q4_1_M)
-            if _nonfinite_half(row, p + Q4_1_D) or _nonfinite_half(row, p + Q4_1_M):
+            d = _get_half(data, r, p + Q4_1_D)
+            m = _get_half(data, r, p + Q4_1_M)
+            if _nonfinite_half(data, r, p + Q4_1_D) or _nonfinite_half(data, r, p + Q4_1_M):
                 for j in range(QK // 2):
-                    b = np.int32(row[p + Q4_1_QS + j])
-                    y[base + j] = _mul_add_c(f32(b & np.int32(0x0F)), d, m)
-                    y[base + QK // 2 + j] = _mul_add_c(f32(b >> np.int32(4)), d, m)
+                    b = np.int32(data[r, p + Q4_1_QS + j])
+                    out[r, base + j] = _mul_add_c(f32(b & np.int32(0x0F)), d, m)
+                    out[r, base + QK // 2 + j] = _mul_add_c(f32(b >> np.int32(4)), d, m)
                 continue
             for j in range(qk // 2):
-                b = np.int32(row[p + Q4_1_QS + j])
-                y[base + j] = f32(b & np.int32(0x0F)) * d + m
-                y[base + QK // 2 + j] = f32(b >> np.int32(4)) * d + m
+                b = np.int32(data[r, p + Q4_1_QS + j])
+                out[r, base + j] = f32(b & np.int32(0x0F)) * d + m
+                out[r, base + QK // 2 + j] = f32(b >> np.int32(4)) * d + m
 
 
 @njit(**PJIT)
@@ -537,20 +546,18 @@ def dequantize_rows_q5_0(data, out):
     n = out.shape[1]
     nb = n // QK
     for r in prange(out.shape[0]):
-        row = data[r]
-        y = out[r]
         qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q5_0_B
             base = ib * QK
-            d = _get_half(row, p + Q5_0_D)
-            qh = _get_u32(row, p + Q5_0_QH)
+            d = _get_half(data, r, p + Q5_0_D)
+            qh = _get_u32(data, r, p + Q5_0_QH)
             for j in range(qk // 2):
-                b = np.uint32(row[p + Q5_0_QS + j])
+                b = np.uint32(data[r, p + Q5_0_QS + j])
                 h0 = ((qh >> np.uint32(j)) << np.uint32(4)) & np.uint32(0x10)
                 h1 = (qh >> np.uint32(j + 12)) & np.uint32(0x10)
-                y[base + j] = f32(np.int32((b & np.uint32(0x0F)) | h0) - np.int32(16)) * d
-                y[base + QK // 2 + j] = f32(np.int32((b >> np.uint32(4)) | h1) - np.int32(16)) * d
+                out[r, base + j] = f32(np.int32((b & np.uint32(0x0F)) | h0) - np.int32(16)) * d
+                out[r, base + QK // 2 + j] = f32(np.int32((b >> np.uint32(4)) | h1) - np.int32(16)) * d
 
 
 @njit(**PJIT)
@@ -559,29 +566,27 @@ def dequantize_rows_q5_1(data, out):
     n = out.shape[1]
     nb = n // QK
     for r in prange(out.shape[0]):
-        row = data[r]
-        y = out[r]
         qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q5_1_B
             base = ib * QK
-            d = _get_half(row, p + Q5_1_D)
-            m = _get_half(row, p + Q5_1_M)
-            qh = _get_u32(row, p + Q5_1_QH)
-            if _nonfinite_half(row, p + Q5_1_D) or _nonfinite_half(row, p + Q5_1_M):
+            d = _get_half(data, r, p + Q5_1_D)
+            m = _get_half(data, r, p + Q5_1_M)
+            qh = _get_u32(data, r, p + Q5_1_QH)
+            if _nonfinite_half(data, r, p + Q5_1_D) or _nonfinite_half(data, r, p + Q5_1_M):
                 for j in range(QK // 2):
-                    b = np.uint32(row[p + Q5_1_QS + j])
+                    b = np.uint32(data[r, p + Q5_1_QS + j])
                     h0 = ((qh >> np.uint32(j)) << np.uint32(4)) & np.uint32(0x10)
                     h1 = (qh >> np.uint32(j + 12)) & np.uint32(0x10)
-                    y[base + j] = _mul_add_c(f32(np.int32((b & np.uint32(0x0F)) | h0)), d, m)
-                    y[base + QK // 2 + j] = _mul_add_c(f32(np.int32((b >> np.uint32(4)) | h1)), d, m)
+                    out[r, base + j] = _mul_add_c(f32(np.int32((b & np.uint32(0x0F)) | h0)), d, m)
+                    out[r, base + QK // 2 + j] = _mul_add_c(f32(np.int32((b >> np.uint32(4)) | h1)), d, m)
                 continue
             for j in range(qk // 2):
-                b = np.uint32(row[p + Q5_1_QS + j])
+                b = np.uint32(data[r, p + Q5_1_QS + j])
                 h0 = ((qh >> np.uint32(j)) << np.uint32(4)) & np.uint32(0x10)
                 h1 = (qh >> np.uint32(j + 12)) & np.uint32(0x10)
-                y[base + j] = f32(np.int32((b & np.uint32(0x0F)) | h0)) * d + m
-                y[base + QK // 2 + j] = f32(np.int32((b >> np.uint32(4)) | h1)) * d + m
+                out[r, base + j] = f32(np.int32((b & np.uint32(0x0F)) | h0)) * d + m
+                out[r, base + QK // 2 + j] = f32(np.int32((b >> np.uint32(4)) | h1)) * d + m
 
 
 @njit(**PJIT)
@@ -590,15 +595,13 @@ def dequantize_rows_q8_0(data, out):
     n = out.shape[1]
     nb = n // QK
     for r in prange(out.shape[0]):
-        row = data[r]
-        y = out[r]
         qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q8_0_B
             base = ib * QK
-            d = _get_half(row, p + Q8_0_D)
+            d = _get_half(data, r, p + Q8_0_D)
             for j in range(qk):
-                y[base + j] = f32(np.int8(row[p + Q8_0_QS + j])) * d
+                out[r, base + j] = f32(np.int8(data[r, p + Q8_0_QS + j])) * d
 
 
 @njit(**PJIT)
@@ -607,15 +610,13 @@ def dequantize_rows_q8_1(data, out):
     n = out.shape[1]
     nb = n // QK
     for r in prange(out.shape[0]):
-        row = data[r]
-        y = out[r]
         qk = _qk(n, nb)
         for ib in range(nb):
             p = ib * Q8_1_B
             base = ib * QK
-            d = _get_half(row, p + Q8_1_D)
+            d = _get_half(data, r, p + Q8_1_D)
             for j in range(qk):
-                y[base + j] = f32(np.int8(row[p + Q8_1_QS + j])) * d
+                out[r, base + j] = f32(np.int8(data[r, p + Q8_1_QS + j])) * d
 
 
 register(T.Q4_0, Kernels(quantize_rows_q4_0, dequantize_rows_q4_0, quantize_rows_q4_0_imatrix, WEIGHTED))
