@@ -179,15 +179,9 @@ class FakeHip:
 
     def _emulate_dequantize(self, name, args):
         x, y, nrows, n, stride = args
-        ggml, out = name[len("dequantize_block_"):].rsplit("_", 1)
-        qtype = pyquant.qtype_of(ggml)
-        rb = row_bytes(qtype, n)
         self._check_range(x, nrows * stride)
-        raw = np.ctypeslib.as_array((ctypes.c_uint8 * (nrows * stride)).from_address(x)).reshape(nrows, stride)
-        values = pyquant.dequantize(np.ascontiguousarray(raw[:, :rb]), qtype, (nrows, n))
-        ref = dtensor.host_reference(values, {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[out])
-        self._check_range(y, ref.nbytes)
-        ctypes.memmove(y, ref.ctypes.data, ref.nbytes)
+        self._check_range(y, nrows * n * (4 if name.endswith("f32") else 2))
+        emulate_dequantize(name, x, y, nrows, n, stride)
 
     # streams and events
     def hipStreamCreate(self):
@@ -213,6 +207,17 @@ class FakeHip:
 
     def hipPointerGetAttributes(self, p):
         return (hipError_t.hipSuccess, SimpleNamespace(device=0))
+
+
+def emulate_dequantize(name: str, x: int, y: int, nrows: int, n: int, stride: int) -> None:
+    """What ``dequantize_block_<type>_<out>(x, y, nrows, n, stride)`` computes, done by the CPU on raw addresses."""
+    ggml, out = name[len("dequantize_block_"):].rsplit("_", 1)
+    qtype = pyquant.qtype_of(ggml)
+    rb = row_bytes(qtype, n)
+    raw = np.ctypeslib.as_array((ctypes.c_uint8 * (nrows * stride)).from_address(x)).reshape(nrows, stride)
+    values = pyquant.dequantize(np.ascontiguousarray(raw[:, :rb]), qtype, (nrows, n))
+    ref = dtensor.host_reference(values, {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[out])
+    ctypes.memmove(y, ref.ctypes.data, ref.nbytes)
 
 
 @pytest.fixture
