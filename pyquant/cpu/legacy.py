@@ -209,20 +209,24 @@ def _minmax_scan(x, r, base):
 
 @njit(**JIT, inline="always")
 def _minmax(x, r, base, qk):
-    """``_minmax_scan`` for finite input, as integer min/max of order-preserving keys of the bit patterns.
+    """``_minmax_scan`` for finite input, from integer extremes of the bit patterns.
 
-    The keys order -0 below +0, which C's comparisons call equal (keeping the first seen), so a zero
-    minimum or maximum is left to the scan.
+    As int32, non-negative floats order as their values and negative ones in reverse; as uint32 every negative
+    is above every non-negative, the most negative highest. So the max is the largest int32 if that is
+    non-negative, else the smallest; the min is the largest uint32 if that is negative, else the smallest int32.
+    C's comparisons call -0 and +0 equal and keep the first seen, so a zero min or max is left to the scan.
     """
-    kmin = np.int32(0x7FFFFFFF)
-    kmax = np.int32(-2147483648)
+    smax = np.int32(-2147483648)
+    smin = np.int32(2147483647)
+    umax = np.uint32(0)
     for j in range(qk):
-        s = np.int32(f32_bits(x[r, base + j]))
-        k = np.int32(s ^ ((s >> np.int32(31)) & np.int32(0x7FFFFFFF)))
-        kmin = k if k < kmin else kmin
-        kmax = k if k > kmax else kmax
-    mn = bits_f32(np.int32(kmin ^ ((kmin >> np.int32(31)) & np.int32(0x7FFFFFFF))))
-    mx = bits_f32(np.int32(kmax ^ ((kmax >> np.int32(31)) & np.int32(0x7FFFFFFF))))
+        u = f32_bits(x[r, base + j])
+        s = np.int32(u)
+        smax = s if s > smax else smax
+        smin = s if s < smin else smin
+        umax = u if u > umax else umax
+    mx = bits_f32(smax) if smax >= 0 else bits_f32(smin)
+    mn = bits_f32(umax) if umax > _ABS else bits_f32(smin)
     if mn == f32(0) or mx == f32(0):
         return _minmax_scan(x, r, base)
     return mn, mx
@@ -249,6 +253,43 @@ def _block_weights(xr, base, w, sigma2, weight):
 #
 # Each row is done in two passes: the block scales first (a block's scan, division and reciprocal form a long
 # dependency chain; with nothing else between them, the chains of successive blocks overlap), then the levels.
+# When every block's scale and reciprocal are finite, the scaled values are small (|x*id| <= nmax and a bit), so
+# the levels pass may use a plain conversion (``trunc_small``); otherwise it uses the exact emulation of C's.
+
+
+@njit(**JIT, inline="always")
+def trunc_small(v):
+    """``(int)v`` for |v| < 2^31: what :func:`to_i8` and :func:`cvtt` give there, without the range test."""
+    return np.int32(v)
+
+
+@njit(**JIT, inline="always")
+def roundf_small(v):
+    """``(int)roundf(v)`` for |v| < 2^31: :func:`roundf_i8` there, without the range test."""
+    q = np.int32(v)
+    r = v - f32(q)
+    if r >= f32(0.5):
+        q = np.int32(q + np.int32(1))
+    elif r <= f32(-0.5):
+        q = np.int32(q - np.int32(1))
+    return q
+
+
+@njit(**JIT, inline="always")
+def _finite(f):
+    return abs(f) <= _FLT_MAX
+
+
+@njit(**JIT, inline="always")
+def _levels_q4_0(x, r, out, ids, nb, qk, conv):
+    for ib in range(nb):
+        base = ib * QK
+        p = ib * Q4_0_B + Q4_0_QS
+        id = ids[ib]
+        for j in range(qk // 2):
+            q0 = min(np.int32(15), conv(x[r, base + j] * id + f32(8.5)))
+            q1 = min(np.int32(15), conv(x[r, base + QK // 2 + j] * id + f32(8.5)))
+            out[r, p + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -259,18 +300,30 @@ def quantize_rows_q4_0(x, out):
     for r in prange(x.shape[0]):
         qk = _qk(n, nb)
         ids = np.empty(nb, np.float32)
+        small = True
         for ib in range(nb):
             d = _absmax_signed(x, r, ib * QK, qk) / f32(-8)
-            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            id = f32(1) / d if d != f32(0) else f32(0)
+            small &= _finite(id)
+            ids[ib] = id
             _put_half(out, r, ib * Q4_0_B + Q4_0_D, d)
-        for ib in range(nb):
-            base = ib * QK
-            p = ib * Q4_0_B + Q4_0_QS
-            id = ids[ib]
-            for j in range(qk // 2):
-                q0 = min(np.int32(15), to_i8(x[r, base + j] * id + f32(8.5)))
-                q1 = min(np.int32(15), to_i8(x[r, base + QK // 2 + j] * id + f32(8.5)))
-                out[r, p + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
+        if small:
+            _levels_q4_0(x, r, out, ids, nb, qk, trunc_small)
+        else:
+            _levels_q4_0(x, r, out, ids, nb, qk, to_i8)
+
+
+@njit(**JIT, inline="always")
+def _levels_q4_1(x, r, out, mins, ids, nb, qk, conv):
+    for ib in range(nb):
+        base = ib * QK
+        p = ib * Q4_1_B + Q4_1_QS
+        mn = mins[ib]
+        id = ids[ib]
+        for j in range(qk // 2):
+            q0 = min(np.int32(15), conv((x[r, base + j] - mn) * id + f32(0.5)))
+            q1 = min(np.int32(15), conv((x[r, base + QK // 2 + j] - mn) * id + f32(0.5)))
+            out[r, p + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -282,22 +335,35 @@ def quantize_rows_q4_1(x, out):
         qk = _qk(n, nb)
         mins = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
+        small = True
         for ib in range(nb):
             mn, mx = _minmax(x, r, ib * QK, qk)
             d = (mx - mn) / f32(15)
-            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            id = f32(1) / d if d != f32(0) else f32(0)
+            small &= _finite(d) & _finite(id)
+            ids[ib] = id
             mins[ib] = mn
             _put_half(out, r, ib * Q4_1_B + Q4_1_D, d)
             _put_half(out, r, ib * Q4_1_B + Q4_1_M, mn)
-        for ib in range(nb):
-            base = ib * QK
-            p = ib * Q4_1_B + Q4_1_QS
-            mn = mins[ib]
-            id = ids[ib]
-            for j in range(qk // 2):
-                q0 = min(np.int32(15), to_i8((x[r, base + j] - mn) * id + f32(0.5)))
-                q1 = min(np.int32(15), to_i8((x[r, base + QK // 2 + j] - mn) * id + f32(0.5)))
-                out[r, p + j] = np.uint8((q0 | (q1 << np.int32(4))) & np.int32(0xFF))
+        if small:
+            _levels_q4_1(x, r, out, mins, ids, nb, qk, trunc_small)
+        else:
+            _levels_q4_1(x, r, out, mins, ids, nb, qk, to_i8)
+
+
+@njit(**JIT, inline="always")
+def _levels_q5_0(x, r, out, ids, nb, qk, conv):
+    for ib in range(nb):
+        base = ib * QK
+        p = ib * Q5_0_B + Q5_0_QS
+        id = ids[ib]
+        qh = np.uint32(0)
+        for j in range(qk // 2):
+            q0 = min(np.int32(31), conv(x[r, base + j] * id + f32(16.5))) & np.int32(0xFF)
+            q1 = min(np.int32(31), conv(x[r, base + QK // 2 + j] * id + f32(16.5))) & np.int32(0xFF)
+            out[r, p + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+            qh = _pack_qh(qh, q0, q1, j)
+        _put_u32(out, r, ib * Q5_0_B + Q5_0_QH, qh)
 
 
 @njit(**PJIT)
@@ -308,21 +374,33 @@ def quantize_rows_q5_0(x, out):
     for r in prange(x.shape[0]):
         qk = _qk(n, nb)
         ids = np.empty(nb, np.float32)
+        small = True
         for ib in range(nb):
             d = _absmax_signed(x, r, ib * QK, qk) / f32(-16)
-            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            id = f32(1) / d if d != f32(0) else f32(0)
+            small &= _finite(id)
+            ids[ib] = id
             _put_half(out, r, ib * Q5_0_B + Q5_0_D, d)
-        for ib in range(nb):
-            base = ib * QK
-            p = ib * Q5_0_B + Q5_0_QS
-            id = ids[ib]
-            qh = np.uint32(0)
-            for j in range(qk // 2):
-                q0 = min(np.int32(31), to_i8(x[r, base + j] * id + f32(16.5))) & np.int32(0xFF)
-                q1 = min(np.int32(31), to_i8(x[r, base + QK // 2 + j] * id + f32(16.5))) & np.int32(0xFF)
-                out[r, p + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
-                qh = _pack_qh(qh, q0, q1, j)
-            _put_u32(out, r, ib * Q5_0_B + Q5_0_QH, qh)
+        if small:
+            _levels_q5_0(x, r, out, ids, nb, qk, trunc_small)
+        else:
+            _levels_q5_0(x, r, out, ids, nb, qk, to_i8)
+
+
+@njit(**JIT, inline="always")
+def _levels_q5_1(x, r, out, mins, ids, nb, qk, conv):
+    for ib in range(nb):
+        base = ib * QK
+        p = ib * Q5_1_B + Q5_1_QS
+        mn = mins[ib]
+        id = ids[ib]
+        qh = np.uint32(0)
+        for j in range(qk // 2):
+            q0 = conv((x[r, base + j] - mn) * id + f32(0.5)) & np.int32(0xFF)  # (uint8_t), no clamp in ggml
+            q1 = conv((x[r, base + QK // 2 + j] - mn) * id + f32(0.5)) & np.int32(0xFF)
+            out[r, p + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
+            qh = _pack_qh(qh, q0, q1, j)
+        _put_u32(out, r, ib * Q5_1_B + Q5_1_QH, qh)
 
 
 @njit(**PJIT)
@@ -334,25 +412,30 @@ def quantize_rows_q5_1(x, out):
         qk = _qk(n, nb)
         mins = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
+        small = True
         for ib in range(nb):
             mn, mx = _minmax(x, r, ib * QK, qk)
             d = (mx - mn) / f32(31)
-            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            id = f32(1) / d if d != f32(0) else f32(0)
+            small &= _finite(d) & _finite(id)
+            ids[ib] = id
             mins[ib] = mn
             _put_half(out, r, ib * Q5_1_B + Q5_1_D, d)
             _put_half(out, r, ib * Q5_1_B + Q5_1_M, mn)
-        for ib in range(nb):
-            base = ib * QK
-            p = ib * Q5_1_B + Q5_1_QS
-            mn = mins[ib]
-            id = ids[ib]
-            qh = np.uint32(0)
-            for j in range(qk // 2):
-                q0 = cvtt((x[r, base + j] - mn) * id + f32(0.5)) & np.int32(0xFF)  # (uint8_t), no clamp in ggml
-                q1 = cvtt((x[r, base + QK // 2 + j] - mn) * id + f32(0.5)) & np.int32(0xFF)
-                out[r, p + j] = np.uint8((q0 & np.int32(0x0F)) | ((q1 & np.int32(0x0F)) << np.int32(4)))
-                qh = _pack_qh(qh, q0, q1, j)
-            _put_u32(out, r, ib * Q5_1_B + Q5_1_QH, qh)
+        if small:
+            _levels_q5_1(x, r, out, mins, ids, nb, qk, trunc_small)
+        else:
+            _levels_q5_1(x, r, out, mins, ids, nb, qk, cvtt)
+
+
+@njit(**JIT, inline="always")
+def _levels_q8_0(x, r, out, ids, nb, qk, conv):
+    for ib in range(nb):
+        base = ib * QK
+        p = ib * Q8_0_B + Q8_0_QS
+        id = ids[ib]
+        for j in range(qk):
+            out[r, p + j] = np.uint8(conv(x[r, base + j] * id) & np.int32(0xFF))
 
 
 @njit(**PJIT)
@@ -363,16 +446,31 @@ def quantize_rows_q8_0(x, out):
     for r in prange(x.shape[0]):
         qk = _qk(n, nb)
         ids = np.empty(nb, np.float32)
+        small = True
         for ib in range(nb):
             d = _absmax(x, r, ib * QK, qk) / f32(127)
-            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            id = f32(1) / d if d != f32(0) else f32(0)
+            small &= _finite(id)
+            ids[ib] = id
             _put_half(out, r, ib * Q8_0_B + Q8_0_D, d)
-        for ib in range(nb):
-            base = ib * QK
-            p = ib * Q8_0_B + Q8_0_QS
-            id = ids[ib]
-            for j in range(qk):
-                out[r, p + j] = np.uint8(roundf_i8(x[r, base + j] * id) & np.int32(0xFF))
+        if small:
+            _levels_q8_0(x, r, out, ids, nb, qk, roundf_small)
+        else:
+            _levels_q8_0(x, r, out, ids, nb, qk, roundf_i8)
+
+
+@njit(**JIT, inline="always")
+def _levels_q8_1(x, r, out, ds, ids, nb, qk, conv):
+    for ib in range(nb):
+        base = ib * QK
+        p = ib * Q8_1_B + Q8_1_QS
+        id = ids[ib]
+        s = np.int32(0)
+        for j in range(qk):
+            q = np.int32(np.int8(conv(x[r, base + j] * id)))
+            out[r, p + j] = np.uint8(q & np.int32(0xFF))
+            s = np.int32(s + q)
+        _put_half(out, r, ib * Q8_1_B + Q8_1_S, f32(s) * ds[ib])
 
 
 @njit(**PJIT)
@@ -384,21 +482,18 @@ def quantize_rows_q8_1(x, out):
         qk = _qk(n, nb)
         ds = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
+        small = True
         for ib in range(nb):
             d = _absmax(x, r, ib * QK, qk) / f32(127)
-            ids[ib] = f32(1) / d if d != f32(0) else f32(0)
+            id = f32(1) / d if d != f32(0) else f32(0)
+            small &= _finite(id)
+            ids[ib] = id
             ds[ib] = d
             _put_half(out, r, ib * Q8_1_B + Q8_1_D, d)
-        for ib in range(nb):
-            base = ib * QK
-            p = ib * Q8_1_B + Q8_1_QS
-            id = ids[ib]
-            s = np.int32(0)
-            for j in range(qk):
-                q = roundf_i8(x[r, base + j] * id)
-                out[r, p + j] = np.uint8(q & np.int32(0xFF))
-                s = np.int32(s + q)
-            _put_half(out, r, ib * Q8_1_B + Q8_1_S, f32(s) * ds[ib])
+        if small:
+            _levels_q8_1(x, r, out, ds, ids, nb, qk, roundf_small)
+        else:
+            _levels_q8_1(x, r, out, ds, ids, nb, qk, roundf_i8)
 
 
 # ----------------------------------------------------------------------------------------------- imatrix
