@@ -100,6 +100,28 @@ def test_q3_K_levels_kept_where_scale_rounds_to_zero():
     _check(T.Q6_K, x, w, what="small sub-blocks, imatrix")
 
 
+@pytest.mark.parametrize("mag", [1e20, 3.4e38])
+def test_beyond_fp16_range_follows_ggml(mag):
+    """Finite inputs far past fp16 and float32-squared range: inf/NaN scales, levels and halves as ggml has them."""
+    x = make_rows("outliers", 2, 512, 256, 4).astype(np.float64) / 6e4 * mag
+    x = np.clip(x, -3.4e38, 3.4e38).astype(np.float32)
+    w = make_imatrix("sparse", 512, 4)
+    for qtype in TYPES:
+        _check(qtype, x, what=f"|x| up to {mag:g}")
+    for qtype in (T.Q3_K, T.Q6_K):
+        _check(qtype, x, w, what=f"|x| up to {mag:g}, imatrix")
+
+
+def test_imatrix_overflowing_weights():
+    """Weights near FLT_MAX overflow Q3_K's sub-block weight sums to inf and its scales to NaN; ggml's
+    ``fabsf(x) > amax`` never picks a NaN, so the scale of scales is 0, and so must ours be."""
+    x = make_rows("gaussian", 2, 512, 256, 9)
+    w = np.random.default_rng(3).random(512).astype(np.float32) * np.float32(3e38)
+    w[::3] = 0.0
+    _check(T.Q3_K, x, w, what="weights near FLT_MAX")
+    _check(T.Q6_K, x, w, what="weights near FLT_MAX")
+
+
 def test_q8_K_refuses_imatrix_through_the_registry():
     assert cpu.kernels(T.Q8_K).imatrix == cpu.UNSUPPORTED and cpu.kernels(T.Q8_K).quantize_imatrix is None
     assert cpu.kernels(T.Q3_K).imatrix == cpu.WEIGHTED and cpu.kernels(T.Q6_K).imatrix == cpu.WEIGHTED

@@ -43,12 +43,13 @@ def _put_half(b, pos, f):
 def _absmax(x, n):
     """(amax, max) as ggml's loop ``if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }`` leaves them.
 
-    The first element of largest magnitude wins. Found through the magnitudes' bit patterns, whose integer
-    order is the float order, so that the reduction vectorizes.
+    The first element of largest magnitude wins, NaNs never do (``NaN > amax`` is false). Found through the
+    magnitudes' bit patterns, whose integer order is the float order, so that the reduction vectorizes.
     """
     mb = np.uint32(0)
     for i in range(n):
-        mb = max(mb, f32_bits(x[i]) & np.uint32(0x7FFFFFFF))
+        a = f32_bits(x[i]) & np.uint32(0x7FFFFFFF)
+        mb = max(mb, a if a <= np.uint32(0x7F800000) else np.uint32(0))
     for i in range(n):
         if (f32_bits(x[i]) & np.uint32(0x7FFFFFFF)) == mb:
             return bits_f32(mb), x[i]
@@ -162,6 +163,21 @@ def make_q3_quants_16(x, L, w, wx, nl):
     return sumlx / suml2 if suml2 > f32(0.0) else f32(0.0)
 
 
+@njit(**JIT)
+def _requantize(xs, L, d256, nmax):
+    """ggml's final pass: L = nmax + clamp(nearest_int(x / d), -nmax, nmax - 1) where d != 0, else L stays.
+
+    d256 holds each element's sub-block scale; the blend is arithmetic, not a branch, so the loop vectorizes.
+    """
+    lo = np.int32(-nmax)
+    hi = np.int32(nmax - 1)
+    for i in range(QK_K):
+        d = d256[i]
+        v = max(lo, min(hi, nearest_int(xs[i] / d))) + np.int32(nmax)
+        old = np.int32(L[i])
+        L[i] = old + np.int32(d != f32(0.0)) * (v - old)  # levels of d == 0 sub-blocks stay the search's
+
+
 # ----------------------------------------------------------------------------------------------- Q8_K
 
 
@@ -237,15 +253,14 @@ def _q3_put_scale(b, j, l):
 
 
 @njit(**JIT)
-def _q3_K_finish(xs, b, L):
+def _q3_K_finish(xs, b, L, d256):
     """The tail both Q3_K quantizers share: requantize with the stored scales, then pack hmask and qs."""
     d_all = _get_half(b, 108)
     for j in range(16):
         d = d_all * f32(_q3_scale(b, j) - 32)
-        if d == f32(0.0):
-            continue  # L keeps the search's levels
         for ii in range(16):
-            L[16 * j + ii] = max(np.int32(-4), min(np.int32(3), nearest_int(xs[16 * j + ii] / d))) + 4
+            d256[16 * j + ii] = d
+    _requantize(xs, L, d256, 4)
     # levels are 0..7: bit 2 of level j goes to hmask[j % 32], bit j // 32; the low two bits to qs
     for m in range(32):
         h = np.int32(0)
@@ -288,7 +303,7 @@ def _q3_K_block_ref(xs, b, L, scales, w, wx, nl):
         _put_half(b, 108, f32(1.0) / iscale)
     else:
         _put_half(b, 108, f32(0.0))
-    _q3_K_finish(xs, b, L)
+    _q3_K_finish(xs, b, L, w)
 
 
 @njit(**PJIT)
@@ -328,7 +343,7 @@ def _q3_K_block_imatrix(xs, qw, b, L, scales, weight, sw, Ls, isc, slx, sl2):
     for j in range(16):
         _q3_put_scale(b, j, np.int32(Ls[j]))
     _put_half(b, 108, d_block)
-    _q3_K_finish(xs, b, L)
+    _q3_K_finish(xs, b, L, weight)
 
 
 @njit(**PJIT)
@@ -380,7 +395,7 @@ def dequantize_rows_q3_K(data, out):
 
 
 @njit(**JIT)
-def _q6_K_finish(xs, b, L, scales):
+def _q6_K_finish(xs, b, L, scales, d256):
     """The tail both Q6_K quantizers share: int8 scales, requantization, ql/qh packing."""
     max_scale = f32(0.0)
     max_abs_scale = f32(0.0)
@@ -399,10 +414,9 @@ def _q6_K_finish(xs, b, L, scales):
     d_all = _get_half(b, 208)
     for j in range(16):
         d = d_all * f32(np.int8(b[192 + j]))
-        if d == f32(0.0):
-            continue  # L keeps the search's levels
         for ii in range(16):
-            L[16 * j + ii] = max(np.int32(-32), min(np.int32(31), nearest_int(xs[16 * j + ii] / d))) + 32
+            d256[16 * j + ii] = d
+    _requantize(xs, L, d256, 32)
     for h in range(2):
         for l in range(32):
             j = 128 * h + l
@@ -427,7 +441,7 @@ def _q6_K_block(xs, qw, has_qw, b, L, scales, w, isc, slx, sl2):
     for ib in range(16):
         scales[ib] = make_qx_quants_16(xs[16 * ib: 16 * ib + 16], L[16 * ib: 16 * ib + 16], 32,
                                        w[16 * ib: 16 * ib + 16], isc, slx, sl2)
-    _q6_K_finish(xs, b, L, scales)
+    _q6_K_finish(xs, b, L, scales, w)
 
 
 @njit(**JIT)
