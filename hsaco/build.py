@@ -238,6 +238,11 @@ def select_archs(args) -> tuple[list[str], list[str]]:
 
 
 def build(args) -> int:
+    return run_build(args)[0]
+
+
+def run_build(args) -> tuple[int, dict]:
+    """Build; returns (exit status, {arch: {kernel: clang's resource remarks}}) (the remarks, for tests)."""
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -263,7 +268,7 @@ def build(args) -> int:
         print(f"skipped {m}", file=sys.stderr)
     if not amd and not nv:
         print("nothing to build", file=sys.stderr)
-        return 2
+        return 2, {}
 
     with tempfile.TemporaryDirectory(prefix=".build-", dir=out_dir) as tmp:
         tmp_dir = Path(tmp)
@@ -282,7 +287,7 @@ def build(args) -> int:
                 print("    " + diag.replace("\n", "\n    "))
         if failed:
             print(f"build failed for {', '.join(j.arch for j in failed)}", file=sys.stderr)
-            return 1
+            return 1, {}
         print(f"compiled {len(done)} code objects in {time.perf_counter() - t0:.1f}s")
 
         # Replace the previous build's objects: objects of another source state must not linger next to
@@ -316,12 +321,33 @@ def build(args) -> int:
     print(f"wrote {out_dir / 'manifest.json'} ({len(objects)} objects, {len(kernels)} kernels) and resources.md")
 
     if args.check:
-        return check(out_dir, remarks)
-    return 0
+        return check(out_dir, remarks, require=tuple(j.arch for j in jobs)), remarks
+    return 0, remarks
 
 
-def check(out_dir: Path, remarks: dict | None = None) -> int:
-    problems = co.check_all(out_dir, compiler_remarks=remarks)
+def expectations() -> dict:
+    """What the launch specs need of the code objects (when pyquant is importable): kernel names, argument
+    types, workgroup sizes and the occupancy the kernels are compiled for."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from pyquant.device import launch
+    except ImportError as e:
+        print(f"note: pyquant not importable ({e}); checking without the launch specs' expectations")
+        return {}
+    finally:
+        sys.path.remove(str(ROOT))
+    names = launch.dequantize_kernel_names()
+    return {
+        "expected_kernels": names,
+        "arg_types": {n: launch.DEQUANT_ARG_TYPES for n in names},
+        "min_workgroup": {"dequantize_": launch.DEQUANT_THREADS},
+        "min_waves": lambda arch, name: (co.resident_waves(arch, launch.DEQUANT_RESIDENT)
+                                         if name.startswith("dequantize_") else None),
+    }
+
+
+def check(out_dir: Path, remarks: dict | None = None, require: tuple = (*AMD_ARCHS, *NVIDIA_ARCHS, *PTX_ARCHS)) -> int:
+    problems = co.check_all(out_dir, compiler_remarks=remarks, require_archs=require, **expectations())
     for p in problems:
         print(f"CHECK FAILED: {p}", file=sys.stderr)
     if problems:

@@ -4,6 +4,8 @@
 //   AMD:    clang++ -x hip --offload-device-only -nogpuinc -nogpulib (no ROCm headers or device libraries:
 //           everything below is built on clang's amdgcn builtins).
 //   NVIDIA: nvcc (CUDA's own spellings; cuda_fp16.h for the half conversion).
+//   Host:   -DPQ_HOST with a C++ compiler: a sequential emulation for tests only (hsaco/host/emulate.cpp runs
+//           kernels without barriers or shuffles thread by thread and checks every load's alignment).
 //
 // Exactness: kernels are compiled with -ffp-contract=off (clang) and --fmad=false (nvcc), so a*b+c stays two
 // roundings, as in ggml's C. Denormals are kept (the HIP and CUDA defaults; the static checks verify the AMD
@@ -176,8 +178,86 @@ PQ_INLINE int pq_dp4a(int a, int b, int c) {
     return __dp4a(a, b, c);
 }
 
+#elif defined(PQ_HOST)
+// ------------------------------------------------------------------------------------------------ host emulation
+#define PQ_HOST_EMULATION 1
+#define __global__
+#define __device__
+#define __shared__ static
+#define PQ_INLINE inline __attribute__((always_inline))
+#define PQ_LAUNCH_BOUNDS(threads, resident)
+#define PQ_WARP_SIZE 32
+
+struct pq_uint3 {
+    unsigned int x, y, z;
+};
+extern thread_local pq_uint3 pq_host_thread_idx, pq_host_block_idx, pq_host_block_dim, pq_host_grid_dim;
+#define threadIdx pq_host_thread_idx
+#define blockIdx pq_host_block_idx
+#define blockDim pq_host_block_dim
+#define gridDim pq_host_grid_dim
+
+// Faults (a misaligned access, a barrier or shuffle, which need real threads) are counted, not fatal: the
+// driver returns the count.
+extern int pq_host_faults;
+inline void __syncthreads() {
+    ++pq_host_faults;
+}
+inline unsigned int pq_lane_id() {
+    return threadIdx.x % PQ_WARP_SIZE;
+}
+inline int pq_shfl_xor_i32(int v, int) {
+    ++pq_host_faults;
+    return v;
+}
+inline float pq_fmaxf(float a, float b) {
+    return __builtin_fmaxf(a, b);
+}
+
+struct pq_u32x2 {
+    uint32_t x, y;
+};
+struct pq_u32x4 {
+    uint32_t x, y, z, w;
+};
+
+inline float pq_fp16_to_fp32(uint32_t h) {
+    return (float)__builtin_bit_cast(_Float16, (uint16_t)h);
+}
+inline uint16_t pq_fp32_to_fp16(float f) {
+    return __builtin_bit_cast(uint16_t, (_Float16)f);
+}
+inline uint32_t pq_pack_f16x2(float a, float b) {
+    return (uint32_t)pq_fp32_to_fp16(a) | ((uint32_t)pq_fp32_to_fp16(b) << 16);
+}
+inline uint16_t pq_fp32_to_bf16(float f);  // below: ggml's integer rounding (no libgcc/compiler-rt helper needed)
+inline uint32_t pq_pack_bf16x2(float a, float b) {
+    return (uint32_t)pq_fp32_to_bf16(a) | ((uint32_t)pq_fp32_to_bf16(b) << 16);
+}
+// The NVIDIA formula (2^23 + byte, then subtract), so the emulation tests it.
+template <int OFF>
+inline float pq_byte_f32(uint32_t w, int i) {
+    return __builtin_bit_cast(float, 0x4B000000u | ((w >> (8 * i)) & 0xffu)) - (8388608.0f + (float)OFF);
+}
+inline int pq_dp4a(int a, int b, int c) {
+    const int8_t* a8 = (const int8_t*)&a;
+    const int8_t* b8 = (const int8_t*)&b;
+    return c + a8[0] * b8[0] + a8[1] * b8[1] + a8[2] * b8[2] + a8[3] * b8[3];
+}
+// Every vector or word access checks the alignment the kernels claim (launch.row_alignment), through memcpy
+// (a typed access would let the compiler assume the alignment and drop the check).
+void pq_host_check_align(const void* p, int align);
+#define PQ_LOAD(T, p, a) (pq_host_check_align((p), (a)), pq_host_memcpy_load<T>(p))
+#define PQ_STORE(T, p, v, a) (pq_host_check_align((p), (a)), __builtin_memcpy((p), &(v), sizeof(T)))
+template <class T>
+inline T pq_host_memcpy_load(const void* p) {
+    T v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
 #else
-#error "pq_port.h: compile with clang -x hip (AMD) or nvcc (NVIDIA)"
+#error "pq_port.h: compile with clang -x hip (AMD), nvcc (NVIDIA) or -DPQ_HOST (tests)"
 #endif
 
 // ------------------------------------------------------------------------------------------------ both vendors
@@ -244,23 +324,28 @@ PQ_INLINE void pq_bytes_f32(uint32_t w, float* f) {
 
 // ---- loads of little-endian fields at a known alignment (the caller states it by the function it picks)
 
+#ifndef PQ_LOAD
+#define PQ_LOAD(T, p, a) (*(const T*)(p))
+#define PQ_STORE(T, p, v, a) (*(T*)(p) = (v))
+#endif
+
 PQ_INLINE uint32_t pq_ld_u8(const uint8_t* p) {
     return *p;
 }
 PQ_INLINE uint32_t pq_ld_u16(const uint8_t* p) {  // p 2-byte aligned
-    return *(const uint16_t*)p;
+    return PQ_LOAD(uint16_t, p, 2);
 }
 PQ_INLINE uint32_t pq_ld_u32(const uint8_t* p) {  // p 4-byte aligned
-    return *(const uint32_t*)p;
+    return PQ_LOAD(uint32_t, p, 4);
 }
 PQ_INLINE uint32_t pq_ld_u32_a2(const uint8_t* p) {  // p 2-byte aligned
     return pq_ld_u16(p) | (pq_ld_u16(p + 2) << 16);
 }
 PQ_INLINE pq_u32x2 pq_ld_u32x2(const uint8_t* p) {  // p 8-byte aligned
-    return *(const pq_u32x2*)p;
+    return PQ_LOAD(pq_u32x2, p, 8);
 }
 PQ_INLINE pq_u32x4 pq_ld_u32x4(const uint8_t* p) {  // p 16-byte aligned
-    return *(const pq_u32x4*)p;
+    return PQ_LOAD(pq_u32x4, p, 16);
 }
 PQ_INLINE pq_u32x4 pq_make_u32x4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
     pq_u32x4 r;
@@ -271,5 +356,11 @@ PQ_INLINE pq_u32x4 pq_make_u32x4(uint32_t a, uint32_t b, uint32_t c, uint32_t d)
     return r;
 }
 PQ_INLINE void pq_st_u32x4(uint8_t* p, pq_u32x4 v) {  // p 16-byte aligned
-    *(pq_u32x4*)p = v;
+    PQ_STORE(pq_u32x4, p, v, 16);
+}
+PQ_INLINE void pq_st_u32(uint8_t* p, uint32_t v) {  // p 4-byte aligned
+    PQ_STORE(uint32_t, p, v, 4);
+}
+PQ_INLINE void pq_st_u16(uint8_t* p, uint16_t v) {  // p 2-byte aligned
+    PQ_STORE(uint16_t, p, v, 2);
 }

@@ -367,7 +367,7 @@ struct out_f32 {
         return pq_make_u32x4(pq_f32_bits(v[0]), pq_f32_bits(v[1]), pq_f32_bits(v[2]), pq_f32_bits(v[3]));
     }
     static PQ_INLINE void store1(uint8_t* p, float v) {
-        *(uint32_t*)p = pq_f32_bits(v);
+        pq_st_u32(p, pq_f32_bits(v));
     }
 };
 
@@ -378,7 +378,7 @@ struct out_f16 {
                              pq_pack_f16x2(v[6], v[7]));
     }
     static PQ_INLINE void store1(uint8_t* p, float v) {
-        *(uint16_t*)p = pq_fp32_to_fp16(v);
+        pq_st_u16(p, pq_fp32_to_fp16(v));
     }
 };
 
@@ -389,7 +389,7 @@ struct out_bf16 {
                              pq_pack_bf16x2(v[6], v[7]));
     }
     static PQ_INLINE void store1(uint8_t* p, float v) {
-        *(uint16_t*)p = (uint16_t)pq_pack_bf16x2(v, 0.0f);
+        pq_st_u16(p, (uint16_t)pq_pack_bf16x2(v, 0.0f));
     }
 };
 

@@ -20,9 +20,10 @@ import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # .../pyquant
 SOURCE_DIR = PACKAGE_DIR.parent / "hsaco"  # exists in a source checkout (editable install), not in a wheel
@@ -58,12 +59,12 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_manifest(directory: Optional[Path] = None) -> dict:
+def read_manifest(directory: Path | None = None) -> dict:
     path = Path(directory or kernels_dir()) / "manifest.json"
     return json.loads(path.read_text())
 
 
-def staleness(directory: Optional[Path] = None, hsaco_dir: Path = SOURCE_DIR) -> Optional[str]:
+def staleness(directory: Path | None = None, hsaco_dir: Path = SOURCE_DIR) -> str | None:
     """Why the built code objects do not match the sources, or None when they do (or there are no sources:
     an installed wheel ships objects only, and they are what it was built with)."""
     if not Path(hsaco_dir, "pyquant.hip").exists():
@@ -81,7 +82,7 @@ def staleness(directory: Optional[Path] = None, hsaco_dir: Path = SOURCE_DIR) ->
     return None
 
 
-def is_stale(directory: Optional[Path] = None, hsaco_dir: Path = SOURCE_DIR) -> bool:
+def is_stale(directory: Path | None = None, hsaco_dir: Path = SOURCE_DIR) -> bool:
     """True when a source checkout's kernels changed after the code objects were built (see :func:`staleness`)."""
     return staleness(directory, hsaco_dir) is not None
 
@@ -171,7 +172,7 @@ class Elf:
                 out.append((self._str(strtab.offset, name), info, shndx, value, size))
         return out
 
-    def symbol_bytes(self, name: str) -> Optional[bytes]:
+    def symbol_bytes(self, name: str) -> bytes | None:
         for sym, _info, shndx, value, size in self.symbols():
             if sym == name and 0 < shndx < len(self.sections):
                 sec = self.sections[shndx]
@@ -331,6 +332,13 @@ def amd_occupancy(arch: str, vgprs: int, agprs: int, sgprs: int, lds: int, workg
     return waves
 
 
+def resident_waves(arch: str, resident_threads: int) -> int:
+    """The waves per SIMD that PQ_LAUNCH_BOUNDS(threads, resident) asks of the compiler (pq_port.h's
+    PQ_WAVES_PER_EU): resident / (wave size * 4 SIMDs), halved on gfx906/gfx908 (a VGPR file half of CDNA2's)."""
+    per = wavefront_size(arch) * (8 if arch in ("gfx906", "gfx908") else 4)
+    return max(1, resident_threads // per)
+
+
 def amd_kernels(path: Path) -> dict[str, dict]:
     """{kernel name: its metadata map} of one HSACO."""
     return {k[".name"]: k for k in amd_metadata(path).get("amdhsa.kernels", [])}
@@ -378,12 +386,12 @@ def ptx_kernels(path: Path) -> dict[str, tuple[int, ...]]:
     return {m.group(1): tuple(int(b) // 8 for b in _PARAM.findall(m.group(2))) for m in _ENTRY.finditer(text)}
 
 
-def ptx_target(path: Path) -> Optional[str]:
+def ptx_target(path: Path) -> str | None:
     m = re.search(r"^\.target\s+(\w+)", Path(path).read_text(), re.M)
     return m.group(1) if m else None
 
 
-def find_cuobjdump() -> Optional[str]:
+def find_cuobjdump() -> str | None:
     found = shutil.which("cuobjdump")
     if found:
         return found
@@ -401,7 +409,7 @@ def find_cuobjdump() -> Optional[str]:
 _RES = re.compile(r"Function (\w+):\s*\n\s*REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
 
 
-def cubin_resources(path: Path, cuobjdump: Optional[str] = None) -> Optional[dict[str, dict[str, int]]]:
+def cubin_resources(path: Path, cuobjdump: str | None = None) -> dict[str, dict[str, int]] | None:
     """{kernel: {reg, stack, shared, local}} from ``cuobjdump --dump-resource-usage``, or None without the tool."""
     tool = cuobjdump or find_cuobjdump()
     if not tool:
@@ -413,7 +421,7 @@ def cubin_resources(path: Path, cuobjdump: Optional[str] = None) -> Optional[dic
                          "local": int(m.group(5))} for m in _RES.finditer(r.stdout)}
 
 
-def cubin_arch(path: Path, cuobjdump: Optional[str] = None) -> Optional[str]:
+def cubin_arch(path: Path, cuobjdump: str | None = None) -> str | None:
     """``sm_90`` etc. as cuobjdump reports it (None without the tool)."""
     tool = cuobjdump or find_cuobjdump()
     if not tool:
@@ -438,17 +446,19 @@ def kernel_names(path: Path) -> set[str]:
 # ---------------------------------------------------------------------------------------------- checks
 
 
-def check_all(directory: Optional[Path] = None, *, expected_kernels: Iterable[str] = (),
-              arg_types: Optional[dict[str, tuple[str, ...]]] = None,
-              min_workgroup: Optional[dict[str, int]] = None, min_waves: Optional[dict[str, float]] = None,
-              require_archs: bool = True, compiler_remarks: Optional[dict] = None) -> list[str]:
+def check_all(directory: Path | None = None, *, expected_kernels: Iterable[str] = (),
+              arg_types: dict[str, tuple[str, ...]] | None = None,
+              min_workgroup: dict[str, int] | None = None,
+              min_waves: Callable[[str, str], int | None] | None = None,
+              require_archs: Iterable[str] = (*AMD_ARCHS, *NVIDIA_ARCHS, *PTX_ARCHS),
+              compiler_remarks: dict | None = None) -> list[str]:
     """Every problem found in the code objects of ``directory`` (empty list: all good).
 
     ``expected_kernels``: names every object must contain (besides the manifest's own list).
     ``arg_types``: {kernel: launch-spec arg types} checked against the AMD argument metadata and PTX parameters.
     ``min_workgroup``: {kernel-name prefix: threads} the launch specs use; ``.max_flat_workgroup_size`` must allow it.
-    ``min_waves``: {kernel-name prefix: fraction of the architecture's maximum waves/SIMD} an occupancy floor.
-    ``require_archs``: every shipped architecture (AMD_ARCHS, NVIDIA_ARCHS, PTX_ARCHS) must be in the manifest.
+    ``min_waves``: (arch, kernel) -> the least theoretical waves/SIMD the kernel must reach, or None.
+    ``require_archs``: architectures the manifest must have objects for (default: every one pyquant ships).
     ``compiler_remarks``: {arch: {kernel: clang's resource remarks}}: occupancy computed here must agree.
     """
     directory = Path(directory or kernels_dir())
@@ -462,10 +472,9 @@ def check_all(directory: Optional[Path] = None, *, expected_kernels: Iterable[st
     missing_expected = set(expected_kernels) - kernels
     if missing_expected:
         problems.append(f"manifest lacks kernels {sorted(missing_expected)}")
-    if require_archs:
-        for a in (*AMD_ARCHS, *NVIDIA_ARCHS, *PTX_ARCHS):
-            if a not in objects:
-                problems.append(f"manifest has no object for {a}")
+    for a in require_archs:
+        if a not in objects:
+            problems.append(f"manifest has no object for {a}")
     want = kernels | set(expected_kernels)
     cuobjdump = find_cuobjdump()
     for arch, entry in objects.items():
@@ -479,7 +488,7 @@ def check_all(directory: Optional[Path] = None, *, expected_kernels: Iterable[st
             problems.append(f"{arch}: manifest wavefront_size {entry.get('wavefront_size')} != {wavefront_size(arch)}")
         try:
             if entry.get("vendor") == "amd":
-                problems += _check_amd(arch, path, want, arg_types or {}, min_workgroup or {}, min_waves or {},
+                problems += _check_amd(arch, path, want, arg_types or {}, min_workgroup or {}, min_waves,
                                        (compiler_remarks or {}).get(arch))
             elif path.suffix == ".cubin":
                 problems += _check_cubin(arch, path, want, cuobjdump)
@@ -529,9 +538,9 @@ def _check_amd(arch, path, want, arg_types, min_workgroup, min_waves, remarks) -
             p.append(f"{where}: {r['lds']} bytes of LDS exceed {MAX_LDS_PER_WORKGROUP}")
         if r["waves"] < 1:
             p.append(f"{where}: cannot run (occupancy 0)")
-        floor = _prefixed(min_waves, name)
-        if floor is not None and r["waves"] < floor * info.max_waves:
-            p.append(f"{where}: occupancy {r['waves']} waves/SIMD below {floor:.0%} of {info.max_waves}")
+        floor = min_waves(arch, name) if min_waves else None
+        if floor is not None and r["waves"] < floor:
+            p.append(f"{where}: occupancy {r['waves']} waves/SIMD, below the {floor} it is compiled for")
         threads = _prefixed(min_workgroup, name)
         if threads is not None and r["workgroup"] < threads:
             p.append(f"{where}: .max_flat_workgroup_size {r['workgroup']} < the {threads} threads it is launched with")
@@ -591,8 +600,8 @@ def _check_ptx(arch, path, want, arg_types) -> list[str]:
 # ---------------------------------------------------------------------------------------------- resources.md
 
 
-def resources_report(directory: Optional[Path] = None, manifest: Optional[dict] = None,
-                     compiler_remarks: Optional[dict] = None) -> str:
+def resources_report(directory: Path | None = None, manifest: dict | None = None,
+                     compiler_remarks: dict | None = None) -> str:
     """Markdown tables of register use and theoretical occupancy per kernel and architecture."""
     directory = Path(directory or kernels_dir())
     man = manifest or read_manifest(directory)
