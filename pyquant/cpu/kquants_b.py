@@ -66,7 +66,7 @@ def _absmax(x, n):
 NLANE = 24  # the first guess and is = -9..-1, 1..9: 19 candidate scales, padded to whole 8-float vectors
 
 
-@njit(**JIT)
+@njit(**JIT, inline="always")
 def make_qx_quants_16(x, L, nmax, w, isc, slx, sl2):
     """ggml's make_qx_quants(16, nmax, x, L, 1, w); isc, slx, sl2 are float32 scratch arrays of NLANE."""
     amax, mx = _absmax(x, 16)
@@ -107,7 +107,7 @@ def make_qx_quants_16(x, L, nmax, w, isc, slx, sl2):
     return scale
 
 
-@njit(**JIT)
+@njit(**JIT, inline="always")
 def make_q3_quants_16(x, L, w, wx, nl):
     """ggml's make_q3_quants(16, 4, x, L, true), given w = x*x and wx = w*x; nl is int32 scratch of 16.
 
@@ -138,6 +138,11 @@ def make_q3_quants_16(x, L, w, wx, nl):
                 sl2 = suml2 - w[i] * fLi * fLi
                 cand = max(np.int32(-4), min(np.int32(3), nearest_int(x[i] * sl2 / slx)))
                 nl[i] = cand if slx > f32(0.0) else np.int32(L[i])  # C skips elements with slx <= 0
+            moves = np.int32(0)
+            for i in range(16):
+                moves += np.int32(nl[i] != L[i])
+            if moves == 0:  # the common case: nothing to try in the rest of this pass
+                break
             i = start
             start = 16
             while i < 16:
