@@ -40,6 +40,30 @@ SENTENCES = [
     "Can you hand me the seasoning, please?",
 ]
 
+# Different text for calibration (collecting activations for an importance matrix), so that evaluation on
+# SENTENCES is on held-out tokens.
+CALIBRATION = [
+    "The library opens at nine in the morning and closes at six in the evening.",
+    "Researchers measured the temperature of the lake every day for ten years.",
+    "He forgot his umbrella on the train and walked home in the rain.",
+    "The recipe calls for two cups of flour, one egg and a pinch of salt.",
+    "Our team won the final match after a long and difficult season.",
+    "A compiler translates source code into instructions a processor can execute.",
+    "The museum displays paintings from the seventeenth and eighteenth centuries.",
+    "She planted tomatoes, beans and sunflowers in the small garden behind the house.",
+    "Interest rates rose for the third time this year, surprising many investors.",
+    "The children built a sandcastle near the water and watched the tide come in.",
+    "Doctors recommend drinking water regularly and sleeping at least seven hours.",
+    "The orchestra tuned their instruments before the concert began.",
+    "A satellite orbits the planet every ninety minutes, taking thousands of photographs.",
+    "Neural networks learn weights from data by gradient descent on a loss function.",
+    "The old bridge was closed for repairs, so traffic moved slowly through the town.",
+    "They hiked to the top of the mountain and watched the sun rise over the valley.",
+    "Most birds in this region migrate south before the first frost of winter.",
+    "The printer ran out of paper in the middle of the long report.",
+    "Fresh bread from the bakery on the corner sells out before noon.",
+    "The detective examined the footprints and concluded that the thief had left through the window.",
+]
 
 # ----------------------------------------------------------------------------------------------------------
 # figures

@@ -94,6 +94,9 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(NB_DIR), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("PYQUANT_FIGURES", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # The notebooks' matrix products are small; a multi-threaded BLAS on a busy 2-core machine spends more time
+    # spinning than computing (a 20-sentence MiniLM forward pass: 1.8 s with one thread, 40 s with two).
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}})
     t0 = time.perf_counter()
     client.execute()  # raises CellExecutionError, naming the cell and the traceback, on any error
