@@ -1,0 +1,492 @@
+"""llama-quantize's per-tensor rules, whole-model quantization against ggml, imatrix files, and the Gemma round trip."""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as T
+from gguf import GGUFValueType as V
+
+import pyquant
+from pyquant import oracle
+from pyquant.gguf_io import GGUFError, GGUFFile, Metadata, load_gguf, save_gguf
+from pyquant.imatrix import Imatrix, ImatrixEntry, ImatrixError, load_imatrix, save_imatrix
+from pyquant.quant import QuantizationError
+from pyquant.recipes import (
+    RECIPES,
+    ModelInfo,
+    RecipeError,
+    choose_types,
+    dequantize_model,
+    llama_order,
+    quantize_model,
+    recipe_of,
+)
+
+# ---------------------------------------------------------------------------------------------------------
+# synthetic models (names and shapes as llama.cpp's converters write them; numpy order: (rows, row length))
+
+
+def llama_like(n_layer=32, n_embd=4096, n_ff=11008, n_vocab=32000, tied=False, n_head=32, n_kv=32, qkv=False,
+               n_expert=0, src=T.F16):
+    t = [("token_embd.weight", (n_vocab, n_embd), src), ("output_norm.weight", (n_embd,), T.F32)]
+    if not tied:
+        t.append(("output.weight", (n_vocab, n_embd), src))
+    hd = n_embd // n_head
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        t.append((b + "attn_norm.weight", (n_embd,), T.F32))
+        t.append((b + "ffn_norm.weight", (n_embd,), T.F32))
+        if qkv:
+            t.append((b + "attn_qkv.weight", (n_embd + 2 * n_kv * hd, n_embd), src))
+        else:
+            t += [(b + "attn_q.weight", (n_embd, n_embd), src), (b + "attn_k.weight", (n_kv * hd, n_embd), src),
+                  (b + "attn_v.weight", (n_kv * hd, n_embd), src)]
+        t.append((b + "attn_output.weight", (n_embd, n_embd), src))
+        if n_expert:
+            t += [(b + "ffn_gate_inp.weight", (n_expert, n_embd), T.F32),
+                  (b + "ffn_gate_exps.weight", (n_expert, n_ff, n_embd), src),
+                  (b + "ffn_up_exps.weight", (n_expert, n_ff, n_embd), src),
+                  (b + "ffn_down_exps.weight", (n_expert, n_embd, n_ff), src)]
+        else:
+            t += [(b + "ffn_gate.weight", (n_ff, n_embd), src), (b + "ffn_up.weight", (n_ff, n_embd), src),
+                  (b + "ffn_down.weight", (n_embd, n_ff), src)]
+    return t
+
+
+def types_of(choices) -> dict[str, T]:
+    return {c.name: c.qtype for c in choices}
+
+
+def umb(i, n):  # llama.cpp's use_more_bits, restated
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the rules
+
+
+def test_gemma_file_types_are_reproduced(gemma_header):
+    """Every tensor of the real Gemma 3 Q4_K_M file gets the type llama-quantize gave it, in its order."""
+    f = gemma_header
+    ch = choose_types([(ti.name, ti.shape, T.F32) for ti in f.infos], "Q4_K_M", ModelInfo.from_metadata(f.metadata))
+    assert [c.name for c in ch] == [ti.name for ti in f.infos]
+    assert {c.name: c.qtype for c in ch} == {ti.name: ti.qtype for ti in f.infos}
+    fb = Counter((c.fallback_from, c.qtype) for c in ch if c.fallback_from)
+    # n_embd 640 is not a multiple of 256: Q4_K -> Q5_0 and Q6_K -> Q8_0 (token_embd: Q8_0 by the output rule)
+    assert fb == {(T.Q4_K, T.Q5_0): 81, (T.Q6_K, T.Q8_0): 9}
+
+
+@pytest.fixture(scope="module")
+def gemma_header():
+    from pyquant.data import MissingModelError, gemma_path
+
+    try:
+        return GGUFFile(gemma_path())
+    except MissingModelError as e:
+        pytest.skip(str(e))
+
+
+N = 32
+MORE = {i for i in range(N) if umb(i, N)}
+
+
+@pytest.mark.parametrize(
+    "recipe, base, attn_v, ffn_down, attn_output, output",
+    [
+        # attn_v / ffn_down / attn_output as functions of the layer index, for a 32-layer model without GQA
+        ("Q2_K", T.Q2_K, lambda i: T.Q3_K, lambda i: T.Q3_K, T.Q3_K, T.Q6_K),
+        ("Q3_K_S", T.Q3_K, lambda i: T.Q3_K, lambda i: T.Q3_K, T.Q3_K, T.Q6_K),
+        ("Q3_K_M", T.Q3_K, lambda i: T.Q5_K if i < 2 else T.Q4_K, lambda i: T.Q5_K if i < N // 16 else T.Q4_K,
+         T.Q4_K, T.Q6_K),
+        ("Q3_K_L", T.Q3_K, lambda i: T.Q5_K, lambda i: T.Q5_K, T.Q5_K, T.Q6_K),
+        ("Q4_K_S", T.Q4_K, lambda i: T.Q5_K if i < 4 else T.Q4_K, lambda i: T.Q5_K if i < N // 8 else T.Q4_K,
+         T.Q4_K, T.Q6_K),
+        ("Q4_K_M", T.Q4_K, lambda i: T.Q6_K if i in MORE else T.Q4_K, lambda i: T.Q6_K if i in MORE else T.Q4_K,
+         T.Q4_K, T.Q6_K),
+        ("Q5_K_S", T.Q5_K, lambda i: T.Q5_K, lambda i: T.Q5_K, T.Q5_K, T.Q6_K),
+        ("Q5_K_M", T.Q5_K, lambda i: T.Q6_K if i in MORE else T.Q5_K, lambda i: T.Q6_K if i in MORE else T.Q5_K,
+         T.Q5_K, T.Q6_K),
+        ("Q6_K", T.Q6_K, lambda i: T.Q6_K, lambda i: T.Q6_K, T.Q6_K, T.Q6_K),
+        ("Q8_0", T.Q8_0, lambda i: T.Q8_0, lambda i: T.Q8_0, T.Q8_0, T.Q8_0),
+        ("Q4_0", T.Q4_0, lambda i: T.Q4_0, lambda i: T.Q4_0, T.Q4_0, T.Q6_K),
+        ("Q4_1", T.Q4_1, lambda i: T.Q4_1, lambda i: T.Q4_1, T.Q4_1, T.Q6_K),
+        ("Q5_0", T.Q5_0, lambda i: T.Q5_0, lambda i: T.Q5_0, T.Q5_0, T.Q6_K),
+        ("Q5_1", T.Q5_1, lambda i: T.Q5_1, lambda i: T.Q5_1, T.Q5_1, T.Q6_K),
+    ],
+)
+def test_recipe_rules_llama_7b(recipe, base, attn_v, ffn_down, attn_output, output):
+    model = llama_like(n_layer=N)
+    got = types_of(choose_types(model, recipe, ModelInfo("llama", N, 32, 32)))
+    assert got["output.weight"] == output
+    assert got["token_embd.weight"] == base  # an untied token_embd takes the base type
+    for i in range(N):
+        b = f"blk.{i}."
+        assert got[b + "attn_v.weight"] == attn_v(i), (recipe, i)
+        assert got[b + "ffn_down.weight"] == ffn_down(i), (recipe, i)
+        assert got[b + "attn_output.weight"] == attn_output, (recipe, i)
+        for n in ("attn_q", "attn_k", "ffn_gate", "ffn_up"):
+            assert got[b + n + ".weight"] == base, (recipe, n, i)
+        assert got[b + "attn_norm.weight"] == T.F32
+    assert sum(1 for t in got.values() if t == T.F32) == 2 * N + 1
+
+
+def test_gqa_70b_and_experts():
+    # Q2_K: attn_v gets Q4_K when n_gqa >= 4 (llama 3 8B: 32 heads, 8 kv heads)
+    got = types_of(choose_types(llama_like(n_kv=8), "Q2_K", ModelInfo("llama", 32, 32, 8)))
+    assert {got[f"blk.{i}.attn_v.weight"] for i in range(32)} == {T.Q4_K}
+    # 70B (80 layers, GQA): attn_v that would be Q4_K becomes Q5_K; 65B (no GQA) does not
+    model = llama_like(n_layer=80, n_embd=8192, n_ff=28672, n_head=64, n_kv=8)
+    got = types_of(choose_types(model, "Q4_K_M", ModelInfo("llama", 80, 64, 8)))
+    assert {got[f"blk.{i}.attn_v.weight"] for i in range(80)} == {T.Q5_K, T.Q6_K}
+    assert got["blk.11.attn_v.weight"] == T.Q5_K and got["blk.0.attn_v.weight"] == T.Q6_K
+    got65 = types_of(choose_types(llama_like(n_layer=80, n_embd=8192), "Q4_K_M", ModelInfo("llama", 80, 64, 64)))
+    assert got65["blk.11.attn_v.weight"] == T.Q4_K
+    assert ModelInfo("qwen2", 80, 64, 8).is_70b and not ModelInfo("qwen3", 80, 64, 8).is_70b
+    # 8 experts (Mixtral): attn_v and attn_k Q8_0, attn_output Q5_K; ffn_down layer taken from the name
+    model = llama_like(n_layer=4, n_ff=14336, n_kv=8, n_expert=8)
+    got = types_of(choose_types(model, "Q4_K_M", ModelInfo("llama", 4, 32, 8, 8)))
+    for i in range(4):
+        assert got[f"blk.{i}.attn_v.weight"] == T.Q8_0 and got[f"blk.{i}.attn_k.weight"] == T.Q8_0
+        assert got[f"blk.{i}.attn_output.weight"] == T.Q5_K
+        assert got[f"blk.{i}.ffn_down_exps.weight"] == (T.Q6_K if umb(i, 4) else T.Q4_K)
+        assert got[f"blk.{i}.ffn_gate_inp.weight"] == T.F32  # router stays float
+    with pytest.raises(RecipeError, match="bad layer 4"):
+        choose_types(model + [("blk.4.ffn_down_exps.weight", (8, 4096, 14336), T.F16)], "Q4_K_M",
+                     ModelInfo("llama", 4, 32, 8, 8))
+
+
+def test_falcon_and_tied_embeddings_and_qkv():
+    model = llama_like(n_layer=16)
+    got = types_of(choose_types(model, "Q4_K_M", ModelInfo("falcon", 16, 32, 32)))
+    assert got["output.weight"] == T.Q8_0
+    for i in range(16):
+        want = T.Q6_K if i < 1 else T.Q5_K if umb(i, 16) else T.Q4_K
+        assert got[f"blk.{i}.ffn_down.weight"] == want, i
+    # tied embeddings (no output.weight): token_embd takes the output rule
+    got = types_of(choose_types(llama_like(n_layer=4, tied=True), "Q4_0", ModelInfo("llama", 4, 32, 32)))
+    assert got["token_embd.weight"] == T.Q6_K
+    got = types_of(choose_types(llama_like(n_layer=4, tied=True), "Q8_0", ModelInfo("llama", 4, 32, 32)))
+    assert got["token_embd.weight"] == T.Q8_0
+    # fused attn_qkv (phi3) takes the attn_v rules at this llama.cpp commit
+    got = types_of(choose_types(llama_like(n_layer=32, n_embd=3072, n_ff=8192, qkv=True), "Q4_K_M",
+                                ModelInfo("phi3", 32, 32, 32)))
+    assert [got[f"blk.{i}.attn_qkv.weight"] for i in range(32)] == [T.Q6_K if umb(i, 32) else T.Q4_K for i in range(32)]
+
+
+def test_row_length_fallbacks():
+    info = ModelInfo("gemma3", 4, 4, 1)
+    fb = {"Q2_K": T.Q4_0, "Q3_K_S": T.Q4_0, "Q4_K_S": T.Q5_0, "Q5_K_S": T.Q5_1, "Q6_K": T.Q8_0}
+    for recipe, want in fb.items():
+        got = choose_types(llama_like(n_layer=4, n_embd=640, n_ff=2048, tied=True, n_head=4, n_kv=1), recipe, info)
+        c = {x.name: x for x in got}
+        assert c["blk.0.attn_q.weight"].qtype == want and c["blk.0.attn_q.weight"].fallback_from == RECIPES[recipe].default
+        assert c["token_embd.weight"].qtype == T.Q8_0  # the output rule: Q8_0 when 640 % 256
+    # a row length that is not even a multiple of 32: F16
+    got = types_of(choose_types([("blk.0.ffn_up.weight", (64, 100), T.F32)], "Q4_K_M", ModelInfo("llama", 1)))
+    assert got["blk.0.ffn_up.weight"] == T.F16
+    with pytest.raises(RecipeError, match="no fallback type for Q8_0"):
+        choose_types([("blk.0.ffn_up.weight", (64, 100), T.F32)], "Q8_0", ModelInfo("llama", 1))
+
+
+def test_what_is_never_quantized():
+    model = [("token_embd.weight", (30522, 384), T.F32), ("position_embd.weight", (512, 384), T.F32),
+             ("token_types.weight", (2, 384), T.F32), ("token_embd_norm.weight", (384,), T.F32),
+             ("blk.0.attn_q.bias", (384,), T.F32), ("blk.0.attn_output_norm.weight", (384,), T.F32),
+             ("blk.0.attn_q.weight", (384, 384), T.F32), ("blk.0.ffn_gate_inp.weight", (8, 384), T.F32),
+             ("blk.0.ffn_up.weight", (1, 384), T.F32), ("blk.0.ssm_conv1d.weight", (4, 384), T.F32)]
+    got = types_of(choose_types(model, "Q8_0", ModelInfo("bert", 1, 12, 12)))
+    assert got.pop("token_embd.weight") == T.Q8_0 and got.pop("blk.0.attn_q.weight") == T.Q8_0
+    assert set(got.values()) == {T.F32}  # 1-D, norms, biases, routers, (1, n) "2-D" tensors, BERT embeddings
+    got = types_of(choose_types(llama_like(n_layer=2), "Q4_K_M", ModelInfo("llama", 2, 32, 32), quantize_output=False))
+    assert got["output.weight"] == T.F16
+
+
+def test_llama_order_is_layer_then_name():
+    names = ["blk.10.ffn_up.weight", "output.weight", "blk.2.attn_q.weight", "blk.2.attn_k.weight",
+             "token_embd.weight", "blk.1.x", "output_norm.weight"]
+    assert llama_order(names) == ["output.weight", "output_norm.weight", "token_embd.weight", "blk.1.x",
+                                  "blk.2.attn_k.weight", "blk.2.attn_q.weight", "blk.10.ffn_up.weight"]
+
+
+def test_imatrix_changes_rules_and_overrides_pure():
+    model = llama_like(n_layer=16)
+    info = ModelInfo("llama", 16, 32, 32)
+    got = types_of(choose_types(model, "Q4_0", info, has_imatrix=True))
+    assert [got[f"blk.{i}.ffn_down.weight"] for i in range(4)] == [T.Q4_1, T.Q4_1, T.Q4_0, T.Q4_0]
+    got = types_of(choose_types(model, "Q4_K_M", info, pure=True))
+    assert {got[n] for n, s, _ in model if len(s) == 2} == {T.Q4_K}
+    got = types_of(choose_types(model, T.Q5_0, info))
+    assert {got[n] for n, s, _ in model if len(s) == 2} == {T.Q5_0}
+    got = types_of(choose_types(model, "Q4_K_M", info, overrides=[(r"attn_q", T.Q8_0)], output_type=T.Q5_K,
+                                token_embd_type=T.Q4_0))
+    assert got["blk.3.attn_q.weight"] == T.Q8_0 and got["output.weight"] == T.Q5_K
+    assert got["token_embd.weight"] == T.Q4_0
+    ch = {c.name: c for c in choose_types(model, "Q2_K_S", info)}
+    assert ch["blk.0.attn_q.weight"].requires_imatrix and not ch["output.weight"].requires_imatrix
+
+
+def test_recipe_names():
+    assert recipe_of("q4_k").name == "Q4_K_M" and recipe_of(" Q5_K ").name == "Q5_K_M"
+    assert recipe_of("Q8_0").ftype == 7 and recipe_of("Q4_K_M").ftype == 15
+    with pytest.raises(RecipeError, match="unknown recipe or type 'Q4_K_X'.*Q4_K_M"):
+        recipe_of("Q4_K_X")
+    with pytest.raises(RecipeError):
+        recipe_of("IQ2_XXS")  # no kernels: not offered
+
+
+# ---------------------------------------------------------------------------------------------------------
+# whole-model quantization against ggml
+
+
+def _write_model(path: Path, spec, arch="llama", n_layer=None, seed=0, extra_meta=None) -> dict[str, np.ndarray]:
+    """A GGUF whose tensors are random float values in the given source types; returns the float32 values."""
+    rng = np.random.default_rng(seed)
+    m = Metadata()
+    m.set("general.architecture", arch, V.STRING)
+    m.set(f"{arch}.block_count", n_layer if n_layer is not None else 1 + max(
+        [int(n.split(".")[1]) for n, _, _ in spec if n.startswith("blk.")] or [-1]), V.UINT32)
+    m.set(f"{arch}.attention.head_count", 4, V.UINT32)
+    m.set(f"{arch}.attention.head_count_kv", 4, V.UINT32)
+    for k, v in (extra_meta or {}).items():
+        m.set(k, v)
+    tensors, values = {}, {}
+    for name, shape, t in spec:
+        x = (rng.standard_normal(shape) * rng.uniform(0.01, 2)).astype(np.float32)
+        q = pyquant.quantize(x, t)
+        tensors[name] = q
+        values[name] = q.dequantize()
+    save_gguf(path, tensors, m)
+    return values
+
+
+def _check_against_ggml(out: Path, values: dict[str, np.ndarray], weights=None) -> Counter:
+    f = GGUFFile(out)
+    seen = Counter()
+    for ti in f.infos:
+        x = values[ti.name].reshape(-1, ti.shape[-1])
+        if ti.qtype in (T.F32, T.F16, T.BF16):
+            want = pyquant.quantize(x, ti.qtype).data.reshape(-1)
+        else:
+            w = None if weights is None else weights.get(ti.name)
+            if w is not None and w.ndim == 2 and w.shape[0] > 1:  # per expert
+                rows = x.reshape(w.shape[0], -1, x.shape[-1])
+                want = np.concatenate([oracle.quantize(rows[e], ti.qtype, w[e]).reshape(-1) for e in range(w.shape[0])])
+            else:
+                want = oracle.quantize(x, ti.qtype, None if w is None else w.reshape(-1)).reshape(-1)
+        assert np.array_equal(f.raw(ti), want), ti.name
+        seen[ti.qtype] += 1
+    return seen
+
+
+@pytest.mark.parametrize("recipe", ["Q4_K_M", "Q3_K_M", "Q2_K", "Q5_K_S", "Q6_K", "Q8_0", "Q4_0", "Q5_1"])
+def test_quantize_model_equals_ggml_per_tensor(tmp_path, recipe):
+    spec = llama_like(n_layer=3, n_embd=256, n_ff=512, n_vocab=96, n_head=4, n_kv=4, src=T.F16)
+    values = _write_model(tmp_path / "in.gguf", spec)
+    rep = quantize_model(tmp_path / "in.gguf", tmp_path / "out.gguf", recipe, threads=1, progress=False)
+    seen = _check_against_ggml(tmp_path / "out.gguf", values)
+    assert sum(seen.values()) == len(spec) and seen[T.F32] == 2 * 3 + 1
+    f = GGUFFile(tmp_path / "out.gguf")
+    assert [ti.name for ti in f.infos] == llama_order(n for n, _, _ in spec)
+    assert list(f.metadata)[-2:] == ["general.quantization_version", "general.file_type"]
+    assert f.metadata["general.file_type"] == RECIPES[recipe].ftype and f.metadata["general.quantization_version"] == 2
+    assert rep.out_bytes == sum(ti.nbytes for ti in f.infos)
+
+
+def test_quantize_model_with_imatrix_files_equals_ggml(tmp_path):
+    spec = llama_like(n_layer=2, n_embd=256, n_ff=512, n_vocab=64, n_head=4, n_kv=4, src=T.BF16)
+    values = _write_model(tmp_path / "in.gguf", spec)
+    rng = np.random.default_rng(5)
+    w = {n: rng.uniform(0, 3, s[-1]).astype(np.float32) for n, s, _ in spec if n.startswith("blk.") and len(s) == 2}
+    im = Imatrix.from_weights(w, count=1)
+    for fmt in ("gguf", "dat"):
+        p = save_imatrix(tmp_path / f"im.{fmt}", im, legacy=fmt == "dat")
+        out = tmp_path / f"out-{fmt}.gguf"
+        rep = quantize_model(tmp_path / "in.gguf", out, "Q4_K_M", imatrix=p, progress=False)
+        assert sum(t.imatrix for t in rep.tensors) == len(w)
+        _check_against_ggml(out, values, {n: v for n, v in w.items()})
+        meta = GGUFFile(out).metadata
+        assert meta["quantize.imatrix.file"] == str(p) and meta["quantize.imatrix.entries_count"] == len(w)
+
+
+def test_quantize_model_experts_take_one_imatrix_vector_each(tmp_path):
+    spec = [("blk.0.ffn_down_exps.weight", (4, 64, 256), T.F32), ("blk.0.ffn_up_exps.weight", (4, 256, 64), T.F32),
+            ("blk.0.attn_v.weight", (64, 64), T.F32)]
+    values = _write_model(tmp_path / "in.gguf", spec, extra_meta={"llama.expert_count": 4})
+    rng = np.random.default_rng(9)
+    w = {"blk.0.ffn_down_exps.weight": rng.uniform(0, 2, (4, 256)).astype(np.float32),
+         "blk.0.ffn_up_exps.weight": rng.uniform(0, 2, (4, 64)).astype(np.float32)}
+    quantize_model(tmp_path / "in.gguf", tmp_path / "o.gguf", "Q5_0", imatrix=w, progress=False)
+    _check_against_ggml(tmp_path / "o.gguf", values, w)
+
+
+def test_minilm_safetensors_to_q8_0_equals_ggml(tmp_path):
+    from safetensors.numpy import load_file
+
+    from pyquant.data import MissingModelError, minilm_path
+
+    try:
+        p = minilm_path()
+    except MissingModelError as e:
+        pytest.skip(str(e))
+    rep = quantize_model(p, tmp_path / "m.gguf", "Q8_0", arch="bert", progress=False)
+    f = GGUFFile(tmp_path / "m.gguf")
+    assert len(f) == 101 and f.metadata["general.architecture"] == "bert" and f.metadata["bert.block_count"] == 6
+    hf = load_file(str(p))
+    names = {"token_embd.weight": "embeddings.word_embeddings.weight",
+             "position_embd.weight": "embeddings.position_embeddings.weight",
+             "blk.3.ffn_down.weight": "encoder.layer.3.output.dense.weight",
+             "blk.5.attn_v.bias": "encoder.layer.5.attention.self.value.bias"}
+    for g, h in names.items():
+        ti = f.info(g)
+        x = hf[h].reshape(-1, hf[h].shape[-1])
+        want = oracle.quantize(x, ti.qtype) if ti.qtype == T.Q8_0 else x.view(np.uint8)
+        assert np.array_equal(f.raw(ti), want.reshape(-1)), g
+    types = Counter(t.qtype for t in rep.tensors)
+    assert types == {T.Q8_0: 37, T.F32: 64}  # 36 matrices + token_embd; biases, norms, position/type embeddings
+
+
+def test_dry_run_refusals_and_interrupts(tmp_path, monkeypatch):
+    spec = llama_like(n_layer=2, n_embd=256, n_ff=256, n_vocab=32, n_head=4, n_kv=4, src=T.F32)
+    _write_model(tmp_path / "in.gguf", spec)
+    rep = quantize_model(tmp_path / "in.gguf", tmp_path / "dry.gguf", "Q4_K_M", dry_run=True)
+    assert not (tmp_path / "dry.gguf").exists() and len(rep.tensors) == len(spec)
+    (tmp_path / "exists.gguf").write_bytes(b"x")
+    with pytest.raises(GGUFError, match="exists"):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "exists.gguf", "Q4_K_M", progress=False)
+    with pytest.raises(RecipeError, match="unknown recipe"):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "o.gguf", "Q9_K", progress=False)
+    with pytest.raises(ValueError, match="threads must be between 1 and"):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "o.gguf", "Q8_0", threads=10**4, progress=False)
+    with pytest.raises(ImatrixError, match="needs an importance matrix"):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "o.gguf", "Q2_K_S", progress=False)
+    # already quantized input: refused unless allowed
+    quantize_model(tmp_path / "in.gguf", tmp_path / "q.gguf", "Q8_0", progress=False)
+    with pytest.raises(RecipeError, match="already Q8_0.*allow_requantize"):
+        quantize_model(tmp_path / "q.gguf", tmp_path / "o.gguf", "Q4_0", progress=False)
+    quantize_model(tmp_path / "q.gguf", tmp_path / "o.gguf", "Q4_0", allow_requantize=True, progress=False)
+    # Ctrl-C in the middle: no output, no temporary file
+    import pyquant.quant as pq
+
+    real, calls = pq.quantize_array, {"n": 0}
+
+    def interrupt(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(pq, "quantize_array", interrupt)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(KeyboardInterrupt):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "ctrl-c.gguf", "Q4_K_M", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_non_finite_weights_name_the_tensor(tmp_path):
+    m = Metadata()
+    m.set("general.architecture", "llama", V.STRING)
+    x = np.ones((4, 64), np.float32)
+    x[2, 5] = np.nan
+    save_gguf(tmp_path / "nan.gguf", {"blk.0.attn_q.weight": x}, m)
+    with pytest.raises(QuantizationError, match="blk.0.attn_q.weight.*non-finite"):
+        quantize_model(tmp_path / "nan.gguf", tmp_path / "o.gguf", "Q8_0", progress=False)
+    assert not (tmp_path / "o.gguf").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# imatrix files
+
+
+def test_imatrix_formats_and_weights(tmp_path):
+    sums = np.array([[4.0, 8.0, 0.0], [1.0, 1.0, 1.0]], np.float32)
+    e = ImatrixEntry("blk.0.ffn_down_exps.weight", sums, np.array([4, 0]))
+    # per matrix: sums / count, and 1 where the count is 0 (llama-quantize's load_imatrix)
+    assert e.weights().tolist() == [[1.0, 2.0, 0.0], [1.0, 1.0, 1.0]]
+    im = Imatrix({e.name: e, "blk.0.attn_q.weight": ImatrixEntry("blk.0.attn_q.weight", np.array([[3.0, 6.0]], np.float32),
+                                                                 np.array([3]))}, ["data.txt"], 12, 512)
+    p = save_imatrix(tmp_path / "i.gguf", im)
+    got = load_imatrix(p)
+    assert not got.is_legacy and got.datasets == ["data.txt"] and got.chunk_count == 12 and got.chunk_size == 512
+    assert np.array_equal(got.entries[e.name].sums, sums) and got.entries[e.name].counts.tolist() == [4, 0]
+    f = GGUFFile(p)  # llama-imatrix's layout: in_sum2 ne = [n, n_mat], counts ne = [1, n_mat]
+    assert f.info(e.name + ".in_sum2").shape == (2, 3) and f.info(e.name + ".counts").shape == (2, 1)
+    assert f.metadata["general.type"] == "imatrix"
+    # legacy .dat written by hand in llama-imatrix's layout: weights are values / ncall
+    name = b"blk.0.attn_k.weight"
+    vals = np.array([2.0, 4.0, 6.0, 8.0], np.float32)
+    raw = struct.pack("<i", 1) + struct.pack("<i", len(name)) + name + struct.pack("<ii", 2, 4) + vals.tobytes()
+    raw += struct.pack("<i", 7) + struct.pack("<i", 5) + b"wiki!"
+    (tmp_path / "i.dat").write_bytes(raw)
+    got = load_imatrix(tmp_path / "i.dat")
+    assert got.is_legacy and got.chunk_count == 7 and got.datasets == ["wiki!"]
+    assert got.weights("blk.0.attn_k.weight").tolist() == [1.0, 2.0, 3.0, 4.0]
+    (tmp_path / "i0.dat").write_bytes(raw.replace(struct.pack("<ii", 2, 4), struct.pack("<ii", 0, 4)))
+    assert load_imatrix(tmp_path / "i0.dat").weights("blk.0.attn_k.weight").tolist() == vals.tolist()
+    # our legacy writer round-trips through the reader
+    save_imatrix(tmp_path / "back.dat", got, legacy=True)
+    assert (tmp_path / "back.dat").read_bytes() == raw
+
+
+def test_imatrix_for_another_model(tmp_path):
+    spec = llama_like(n_layer=2, n_embd=256, n_ff=256, n_vocab=32, n_head=4, n_kv=4, src=T.F32)
+    _write_model(tmp_path / "in.gguf", spec)
+    other = Imatrix.from_weights({"blk.0.ffn_up.weight.nothere": np.ones(256, np.float32), "model.x": np.ones(8)})
+    with pytest.raises(ImatrixError, match="no entry for any tensor.*another model"):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "o.gguf", "Q4_K_M", imatrix=other, progress=False)
+    wrong = Imatrix.from_weights({"blk.0.ffn_down.weight": np.ones(1024, np.float32)})
+    with pytest.raises(ImatrixError, match="'blk.0.ffn_down.weight'.* has 1024 values.*rows of 256"):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "o.gguf", "Q4_K_M", imatrix=wrong, progress=False)
+    # llama-quantize ignores a wrong-sized token_embd entry (with a warning), as long as the rest fits
+    ok = Imatrix.from_weights({"token_embd.weight": np.ones(7, np.float32), "blk.1.attn_q.weight": np.ones(256)})
+    rep = quantize_model(tmp_path / "in.gguf", tmp_path / "o.gguf", "Q4_K_M", imatrix=ok, progress=False)
+    assert any("token embeddings" in w for w in rep.warnings) and any("no imatrix data" in w for w in rep.warnings)
+    bad = Imatrix.from_weights({"blk.0.attn_q.weight": np.full(256, np.inf, np.float32)})
+    with pytest.raises(ImatrixError, match="non-finite"):
+        quantize_model(tmp_path / "in.gguf", tmp_path / "o2.gguf", "Q4_K_M", imatrix=bad, progress=False)
+    assert not (tmp_path / "o2.gguf").exists()
+    for junk, msg in [(b"", "too short"), (b"\x05\x00\x00\x00abc", "not an imatrix"), (b"GGUF\x03", "not a readable")]:
+        (tmp_path / "junk").write_bytes(junk)
+        with pytest.raises(ImatrixError, match=msg):
+            load_imatrix(tmp_path / "junk")
+    with pytest.raises(ImatrixError, match="model file"):
+        load_imatrix(tmp_path / "in.gguf")  # a model, not an imatrix
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the real Gemma file: dequantize, re-quantize with Q4_K_M, compare with the original
+
+
+@pytest.mark.slow  # ~1 GB of F32 through dequantize + quantize + ggml: over a minute on 2 busy cores
+def test_gemma_dequantize_requantize_q4_k_m(tmp_path, gemma_header):
+    orig = gemma_header
+    f32 = tmp_path / "gemma-f32.gguf"
+    dequantize_model(orig.path, f32, progress=False)
+    rep = quantize_model(f32, tmp_path / "gemma-q4_k_m.gguf", "Q4_K_M", progress=False)
+    new = GGUFFile(tmp_path / "gemma-q4_k_m.gguf")
+    # same tensors, order, types and metadata (keys, order, types, values) as the file llama-quantize wrote
+    assert [(t.name, t.qtype, t.shape) for t in new.infos] == [(t.name, t.qtype, t.shape) for t in orig.infos]
+    assert list(new.metadata) == list(orig.metadata) and new.metadata.types == orig.metadata.types
+    assert new.data_offset == orig.data_offset
+    identical = Counter()
+    src = GGUFFile(f32)
+    for ti in orig.infos:
+        a, b = orig.raw(ti), new.raw(new.info(ti.name))
+        if np.array_equal(a, b):
+            identical[ti.qtype] += 1
+            continue
+        # not byte-identical: ggml itself, given the same dequantized values, writes exactly our bytes, so the
+        # difference is that ggml's Q4_K/Q6_K searches are not idempotent (see below), not a pyquant deviation
+        x = src.raw(src.info(ti.name)).view(np.float32).reshape(-1, ti.shape[-1])
+        assert np.array_equal(oracle.quantize(x, ti.qtype).reshape(-1), b), ti.name
+        assert ti.qtype in (T.Q4_K, T.Q6_K), ti.name
+    # F32 (109), Q8_0 (10) and Q5_0 (81) tensors come back byte for byte: their scale is max|x| / const, which the
+    # dequantized block reproduces. Q4_K (5 of 27 identical; 72 of 92160 blocks differ) and Q6_K (0 of 9;
+    # 6598 of 46080 blocks differ) search scales (make_qkx2_quants, make_qx_quants) and may settle on a
+    # different scale for values that the original block represents exactly.
+    assert identical == {T.F32: 109, T.Q8_0: 10, T.Q5_0: 81, T.Q4_K: 5}
+    assert rep.out_bytes == sum(ti.nbytes for ti in orig.infos)
