@@ -13,7 +13,7 @@ from gguf import GGUFValueType as V
 
 import pyquant
 from pyquant import oracle
-from pyquant.gguf_io import GGUFError, GGUFFile, Metadata, load_gguf, save_gguf
+from pyquant.gguf_io import GGUFError, GGUFFile, Metadata, save_gguf
 from pyquant.imatrix import Imatrix, ImatrixEntry, ImatrixError, load_imatrix, save_imatrix
 from pyquant.quant import QuantizationError
 from pyquant.recipes import (
