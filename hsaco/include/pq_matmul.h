@@ -72,6 +72,7 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
+#define PQ_MMVQ_RPW_MAX_q3_K 1
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
 #define PQ_MATMUL_FAMILY "rdna1"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
@@ -183,3 +184,43 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #else
 #error "pq_matmul.h: no tuning for this architecture family"
 #endif
+
+// rows per warp of TYPE at NC columns: the family's value, capped per type where the family says so
+#ifndef PQ_MMVQ_RPW_MAX_q4_0
+#define PQ_MMVQ_RPW_MAX_q4_0 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q4_1
+#define PQ_MMVQ_RPW_MAX_q4_1 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q5_0
+#define PQ_MMVQ_RPW_MAX_q5_0 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q5_1
+#define PQ_MMVQ_RPW_MAX_q5_1 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q8_0
+#define PQ_MMVQ_RPW_MAX_q8_0 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q8_1
+#define PQ_MMVQ_RPW_MAX_q8_1 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q2_K
+#define PQ_MMVQ_RPW_MAX_q2_K 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q3_K
+#define PQ_MMVQ_RPW_MAX_q3_K 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q4_K
+#define PQ_MMVQ_RPW_MAX_q4_K 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q5_K
+#define PQ_MMVQ_RPW_MAX_q5_K 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q6_K
+#define PQ_MMVQ_RPW_MAX_q6_K 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_q8_K
+#define PQ_MMVQ_RPW_MAX_q8_K 8
+#endif
+#define PQ_MMVQ_RPW(TYPE, NC) \
+    (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)

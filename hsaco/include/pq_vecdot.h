@@ -24,11 +24,11 @@
 template <int N>
 PQ_INLINE void pq_ld_words_a2(const uint8_t* p, uint32_t (&out)[N]) {
     const uintptr_t a = (uintptr_t)p;
-    const uint32_t* base = (const uint32_t*)(a & ~(uintptr_t)3);
+    const uint8_t* base = p - (a & 2u);
     const unsigned int sh = (unsigned int)(a & 2u) * 8u;
     uint32_t w[N + 1];
 #pragma unroll
-    for (int i = 0; i <= N; ++i) w[i] = base[i];
+    for (int i = 0; i <= N; ++i) w[i] = pq_ld_u32(base + 4 * i);
 #pragma unroll
     for (int i = 0; i < N; ++i) out[i] = (uint32_t)((((uint64_t)w[i + 1] << 32) | w[i]) >> sh);
 }

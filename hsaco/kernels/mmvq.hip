@@ -55,7 +55,8 @@ struct pq_vec<8> {
         v.y = 0;
     }
     PQ_INLINE void store(uint8_t* p) const {
-        *(pq_u32x2*)p = v;
+        pq_st_u32(p, v.x);
+        pq_st_u32(p + 4, v.y);
     }
 };
 template <>
@@ -68,7 +69,7 @@ struct pq_vec<4> {
         v = 0;
     }
     PQ_INLINE void store(uint8_t* p) const {
-        *(uint32_t*)p = v;
+        pq_st_u32(p, v);
     }
 };
 
@@ -86,7 +87,7 @@ PQ_INLINE void pq_load_act(const int8_t* __restrict__ aq, const uint32_t* __rest
     a.q[5] = hi.y;
     a.q[6] = hi.z;
     a.q[7] = hi.w;
-    const uint32_t ds = ads[u];
+    const uint32_t ds = pq_ld_u32((const uint8_t*)(ads + u));
     a.d = pq_fp16_to_fp32(ds & 0xFFFFu);
     a.s = (int)(int16_t)(uint16_t)(ds >> 16);
     a.s_lo = 0;
@@ -173,15 +174,20 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
                 if (VPR % W == 0 || off < TB) pre[r][i].store(wtile + r * TB + off);
             }
         __syncthreads();
-        if (t + 1 < ntiles) fetch(t + 1);
 #pragma unroll
         for (int j = 0; j < UPL; ++j) {
             const int ul = lane + j * W;
             const int64_t u = t * UNITS + ul;
-            if (u < nunits) {
-                typename T::unit wu[RPW];
+            const bool live = u < nunits;
+            typename T::unit wu[RPW];
+            if (live) {
 #pragma unroll
                 for (int r = 0; r < RPW; ++r) T::decode(wtile + r * TB, ul, wu[r]);
+            }
+            // the next tile's loads go out once this tile's weights are in registers: they are in flight
+            // during the dot products, and the decode's temporaries are dead by then
+            if (j == UPL - 1 && t + 1 < ntiles) fetch(t + 1);
+            if (live) {
 #pragma unroll
                 for (int c = 0; c < NCOLS; ++c) {
                     pq_act_unit a;
@@ -200,7 +206,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
         mul_mat_vec_##TYPE##_q8_1_c##NC(const void* __restrict__ w, const void* __restrict__ aq,                 \
                                         const void* __restrict__ ads, float* __restrict__ dst, int64_t m,        \
                                         int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {     \
-        mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW_##NC, PQ_MMVQ_UPL_##NC>(                  \
+        mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW(TYPE, NC), PQ_MMVQ_UPL_##NC>(                  \
             (const uint8_t*)w, (const int8_t*)aq, (const uint32_t*)ads, dst, m, k, w_stride, a_stride,           \
             dst_stride);                                                                                         \
     }
@@ -230,51 +236,59 @@ PQ_MMVQ_KERNELS(q8_K)
 
 // ---------------------------------------------------------------------------------------------- float weights
 
-// 8 consecutive weights of a row as float32.
+// 8 consecutive weights of a row: ld (the raw bytes, 16-byte loads) and cvt (to float32, exact).
 struct pq_wf_f32 {
-    static PQ_INLINE void ld8(const uint8_t* row, int64_t e, float (&v)[8]) {
-        const pq_u32x4 a = pq_ld_u32x4(row + 4 * e), b = pq_ld_u32x4(row + 4 * e + 16);
-        v[0] = pq_bits_f32(a.x);
-        v[1] = pq_bits_f32(a.y);
-        v[2] = pq_bits_f32(a.z);
-        v[3] = pq_bits_f32(a.w);
-        v[4] = pq_bits_f32(b.x);
-        v[5] = pq_bits_f32(b.y);
-        v[6] = pq_bits_f32(b.z);
-        v[7] = pq_bits_f32(b.w);
+    static constexpr int SIZE = 4;
+    struct raw {
+        pq_u32x4 a, b;
+    };
+    static PQ_INLINE void ld(const uint8_t* row, int64_t e, raw& v) {
+        v.a = pq_ld_u32x4(row + 4 * e);
+        v.b = pq_ld_u32x4(row + 4 * e + 16);
+    }
+    static PQ_INLINE void cvt(const raw& v, float (&f)[8]) {
+        f[0] = pq_bits_f32(v.a.x);
+        f[1] = pq_bits_f32(v.a.y);
+        f[2] = pq_bits_f32(v.a.z);
+        f[3] = pq_bits_f32(v.a.w);
+        f[4] = pq_bits_f32(v.b.x);
+        f[5] = pq_bits_f32(v.b.y);
+        f[6] = pq_bits_f32(v.b.z);
+        f[7] = pq_bits_f32(v.b.w);
     }
 };
-struct pq_wf_f16 {
-    static PQ_INLINE void ld8(const uint8_t* row, int64_t e, float (&v)[8]) {
-        const pq_u32x4 a = pq_ld_u32x4(row + 2 * e);
-        const uint32_t h[4] = {a.x, a.y, a.z, a.w};
+template <bool BF16>
+struct pq_wf_16 {
+    static constexpr int SIZE = 2;
+    struct raw {
+        pq_u32x4 a;
+    };
+    static PQ_INLINE void ld(const uint8_t* row, int64_t e, raw& v) {
+        v.a = pq_ld_u32x4(row + 2 * e);
+    }
+    static PQ_INLINE void cvt(const raw& v, float (&f)[8]) {
+        const uint32_t h[4] = {v.a.x, v.a.y, v.a.z, v.a.w};
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            v[2 * i] = pq_fp16_to_fp32(h[i] & 0xFFFFu);
-            v[2 * i + 1] = pq_fp16_to_fp32(h[i] >> 16);
+            f[2 * i] = BF16 ? pq_bf16_to_fp32(h[i] & 0xFFFFu) : pq_fp16_to_fp32(h[i] & 0xFFFFu);
+            f[2 * i + 1] = BF16 ? pq_bf16_to_fp32(h[i] >> 16) : pq_fp16_to_fp32(h[i] >> 16);
         }
     }
 };
-struct pq_wf_bf16 {
-    static PQ_INLINE void ld8(const uint8_t* row, int64_t e, float (&v)[8]) {
-        const pq_u32x4 a = pq_ld_u32x4(row + 2 * e);
-        const uint32_t h[4] = {a.x, a.y, a.z, a.w};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            v[2 * i] = pq_bf16_to_fp32(h[i] & 0xFFFFu);
-            v[2 * i + 1] = pq_bf16_to_fp32(h[i] >> 16);
-        }
-    }
-};
+typedef pq_wf_16<false> pq_wf_f16;
+typedef pq_wf_16<true> pq_wf_bf16;
 
 // x: float32 [NCOLS][a_stride] (a_stride = kp, zero past k; the weight rows are zero-padded to kp too).
+// Lane l takes elements 8l.. of each 8W-element step; the weight loads of STEPS steps (64 bytes a row for one
+// column, fewer with more columns: registers) go out together before their products.
 template <class WF, int NCOLS, int NWARPS, int RPW>
 PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restrict__ x, float* __restrict__ dst,
                              int64_t m, int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
     constexpr int W = PQ_WARP_SIZE;
+    constexpr int STEPS = 64 / (8 * WF::SIZE) / NCOLS > 1 ? 64 / (8 * WF::SIZE) / NCOLS : 1;
     const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
     const int64_t row0 = (int64_t)blockIdx.x * (NWARPS * RPW) + warp * RPW;
-    const int64_t kp = (k + 511) / 512 * 512;
+    const int64_t kp = (k + 511) / 512 * 512;  // a multiple of 8W: a step is wholly inside or outside
     const uint8_t* rows[RPW];
 #pragma unroll
     for (int r = 0; r < RPW; ++r) rows[r] = w + (row0 + r < m ? row0 + r : m - 1) * w_stride;  // clamp: no OOB
@@ -283,22 +297,34 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
     for (int r = 0; r < RPW; ++r)
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
-    for (int64_t e = 8 * lane; e < kp; e += 8 * W) {
-        float wv[RPW][8];
+    for (int64_t e0 = 8 * lane; e0 < kp; e0 += 8 * W * STEPS) {
+        typename WF::raw wr[STEPS][RPW];
 #pragma unroll
-        for (int r = 0; r < RPW; ++r) WF::ld8(rows[r], e, wv[r]);
+        for (int s = 0; s < STEPS; ++s)
 #pragma unroll
-        for (int c = 0; c < NCOLS; ++c) {
-            const uint8_t* xc = (const uint8_t*)(x + c * a_stride + e);
-            const pq_u32x4 a = pq_ld_u32x4(xc), b = pq_ld_u32x4(xc + 16);
-            const float xv[8] = {pq_bits_f32(a.x), pq_bits_f32(a.y), pq_bits_f32(a.z), pq_bits_f32(a.w),
-                                 pq_bits_f32(b.x), pq_bits_f32(b.y), pq_bits_f32(b.z), pq_bits_f32(b.w)};
+            for (int r = 0; r < RPW; ++r)
+                if (e0 + s * 8 * W < kp) WF::ld(rows[r], e0 + s * 8 * W, wr[s][r]);
 #pragma unroll
-            for (int r = 0; r < RPW; ++r) {
-                float s = acc[r][c];
+        for (int s = 0; s < STEPS; ++s) {
+            const int64_t e = e0 + s * 8 * W;
+            if (e < kp) {
+                float wv[RPW][8];
 #pragma unroll
-                for (int i = 0; i < 8; ++i) s += wv[r][i] * xv[i];
-                acc[r][c] = s;
+                for (int r = 0; r < RPW; ++r) WF::cvt(wr[s][r], wv[r]);
+#pragma unroll
+                for (int c = 0; c < NCOLS; ++c) {
+                    const uint8_t* xc = (const uint8_t*)(x + c * a_stride + e);
+                    const pq_u32x4 a = pq_ld_u32x4(xc), b = pq_ld_u32x4(xc + 16);
+                    const float xv[8] = {pq_bits_f32(a.x), pq_bits_f32(a.y), pq_bits_f32(a.z), pq_bits_f32(a.w),
+                                         pq_bits_f32(b.x), pq_bits_f32(b.y), pq_bits_f32(b.z), pq_bits_f32(b.w)};
+#pragma unroll
+                    for (int r = 0; r < RPW; ++r) {
+                        float sum = acc[r][c];
+#pragma unroll
+                        for (int i = 0; i < 8; ++i) sum += wv[r][i] * xv[i];
+                        acc[r][c] = sum;
+                    }
+                }
             }
         }
     }

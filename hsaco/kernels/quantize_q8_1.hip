@@ -61,15 +61,15 @@ PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__
         const uint16_t dh = pq_fp32_to_fp16(d);
         if (SPLIT) {
             int8_t* q = (int8_t*)out + row * kp;
-            *(uint32_t*)(q + i0) = packed;
+            pq_st_u32((uint8_t*)(q + i0), packed);
             if (lane8 == 0) {
-                uint32_t* ds = (uint32_t*)((int8_t*)out + n * kp) + row * (kp / 32);
-                ds[blk] = (uint32_t)dh | ((uint32_t)(uint16_t)(int16_t)sum << 16);
+                uint8_t* ds = (uint8_t*)out + n * kp + 4 * (row * (kp / 32) + blk);
+                pq_st_u32(ds, (uint32_t)dh | ((uint32_t)(uint16_t)(int16_t)sum << 16));
             }
         } else {
             uint8_t* b = (uint8_t*)out + (row * (kp / 32) + blk) * 36;
-            *(uint32_t*)(b + 4 + 4 * lane8) = packed;
-            if (lane8 == 0) *(uint32_t*)b = (uint32_t)dh | ((uint32_t)pq_fp32_to_fp16((float)sum * d) << 16);
+            pq_st_u32(b + 4 + 4 * lane8, packed);
+            if (lane8 == 0) pq_st_u32(b, (uint32_t)dh | ((uint32_t)pq_fp32_to_fp16((float)sum * d) << 16));
         }
     }
 }

@@ -1,0 +1,254 @@
+"""Launch specs and per-architecture-family tuning of the matmul kernels (``hsaco/kernels/{quantize_q8_1,mmvq,
+mmq}.hip``). Written once for both vendors; ``hsaco/include/pq_matmul.h`` is generated from this module
+(``python -m pyquant.device.launch_matmul > hsaco/include/pq_matmul.h``) and a test compares the two.
+
+The activation layout of the mat-vec kernels (``quantize_mmvq_q8_1_<in>`` writes it): for ``n`` columns of
+``k`` elements, ``kp = padded(k)`` (a multiple of 512) and one device buffer holding
+
+- ``aq``: int8 ``[n][kp]``, the Q8_1 quants of each column (zero past ``k``);
+- ``ads``: uint32 ``[n][kp / 32]`` at byte ``n * kp``: per 32-element block, the Q8_1 ``d`` (fp16 bits) in the
+  low half and the exact integer sum of the block's 32 quants (int16) in the high half.
+
+These are the bytes of ``pyquant.quantize(x, "Q8_1")`` rearranged (quants and scales apart, so every load of a
+warp is one contiguous span) with the rounded ``s = d * sum`` of a Q8_1 block replaced by the exact sum it
+rounds. ``quantize_q8_1_<in>`` writes the plain Q8_1 blocks, byte for byte the CPU's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..formats import MATRIX_ROW_PADDING, SUPPORTED, QTypeLike, ggml_name, layout
+from .launch import LaunchSpec
+
+#: the weight types of the quantized mat-vec kernels (everything quantized pyquant supports)
+MMVQ_TYPES = tuple(t for t in SUPPORTED if layout(t).is_quantized)
+#: the float weight types of the float mat-vec kernels
+MMVF_TYPES = tuple(t for t in SUPPORTED if not layout(t).is_quantized)
+#: input dtypes of the activation kernels
+X_DTYPES = ("f32", "f16", "bf16")
+#: the most activation columns one mat-vec launch takes (ggml's MMVQ_MAX_BATCH_SIZE)
+MAX_NCOLS = 8
+
+QUANTIZE_THREADS = 256  # threads per block of the quantize/convert kernels (8 lanes per q8_1 block)
+CONVERT_THREADS = 256
+RESIDENT_WAVES_PER_SIMD = 4  # the register budget every matmul kernel is compiled for (issue 4's static check)
+
+
+@dataclass(frozen=True)
+class MatVecTune:
+    """One family's mat-vec geometry per number of columns (index ``ncols - 1``).
+
+    ``nwarps``: warps per block; ``rows_per_warp``: weight rows each warp holds (activation reuse, registers);
+    ``units_per_lane``: 32-element units each lane takes per shared-memory tile (bytes in flight).
+    A block covers ``nwarps * rows_per_warp`` rows; a tile is ``warp * units_per_lane * 32`` elements per row.
+    """
+
+    nwarps: tuple[int, ...]
+    rows_per_warp: tuple[int, ...]
+    units_per_lane: tuple[int, ...]
+    warp: int  # the physical wave/warp size of the family
+    #: per weight type (ggml name), the most rows a warp may hold (the register budget of heavy decoders)
+    max_rows_per_warp: tuple[tuple[str, int], ...] = ()
+
+    def rows(self, qtype: QTypeLike, ncols: int) -> int:
+        """Rows per warp of type ``qtype`` at ``ncols`` columns."""
+        cap = dict(self.max_rows_per_warp).get(ggml_name(layout(qtype).qtype), MAX_NCOLS)
+        return min(self.rows_per_warp[ncols - 1], cap)
+
+    def __post_init__(self):
+        for f in (self.nwarps, self.rows_per_warp, self.units_per_lane):
+            assert len(f) == MAX_NCOLS and all(v >= 1 for v in f)
+
+
+#: Architecture families: how a device's ``arch`` string maps to one (see :func:`family`).
+FAMILIES = ("nvidia", "cdna", "rdna1", "rdna2", "rdna3", "rdna4")
+
+# Starting points, measured only on NVIDIA (H100, benchmarks/NOTES.md); the AMD rows are derived from the same
+# budget rules (>= 4 waves per SIMD, <= 16 KiB of LDS per block on 64 KiB CUs) and wait for hardware.
+MATVEC_TUNING: dict[str, MatVecTune] = {
+    "nvidia": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
+                         units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
+    "cdna": MatVecTune(nwarps=(2,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
+                       units_per_lane=(1,) * 8, warp=64, max_rows_per_warp=(("q3_K", 1),)),
+    "rdna1": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 1, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(1,) * 8, warp=32),
+    "rdna2": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(1,) * 8, warp=32),
+    "rdna3": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
+    "rdna4": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
+}
+
+# The float mat-vec (F32/F16/BF16 weights): warps per block and rows per warp, by ncols.
+MATVEC_F_ROWS_PER_WARP = (1, 2, 2, 2, 2, 2, 2, 2)
+MATVEC_F_NWARPS = 4
+
+# The header's preprocessor condition for each family (clang defines __GFX9__ ... __GFX12__ per target).
+_FAMILY_CONDITION = {
+    "nvidia": "defined(PQ_NVIDIA)",
+    "cdna": "defined(__GFX9__)",
+    "rdna1": "defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && "
+             "!defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)",
+    "rdna2": "defined(__GFX10__)",
+    "rdna3": "defined(__GFX11__)",
+    "rdna4": "defined(__GFX12__)",
+}
+
+
+def family(arch: str) -> str:
+    """``"sm_90"`` -> ``"nvidia"``, ``"gfx942"`` -> ``"cdna"`` (gfx9 GCN too), ``"gfx1030"`` -> ``"rdna2"``, ..."""
+    a = arch.strip().lower()
+    if a.startswith(("sm_", "compute_")):
+        return "nvidia"
+    if a.startswith("gfx9"):
+        return "cdna"
+    if a.startswith("gfx10"):
+        return "rdna1" if a.startswith("gfx101") else "rdna2"
+    if a.startswith("gfx11"):
+        return "rdna3"
+    if a.startswith("gfx12"):
+        return "rdna4"
+    raise ValueError(f"no matmul tuning for architecture {arch!r}")
+
+
+def header() -> str:
+    """The text of ``hsaco/include/pq_matmul.h``: the tuning table for the kernels, by family."""
+    out = [
+        "// GENERATED from pyquant/device/launch_matmul.py (python -m pyquant.device.launch_matmul): do not edit;",
+        "// a test compares. Mat-vec geometry per architecture family, indexed by ncols - 1.",
+        "#pragma once",
+        "",
+        f"#define PQ_MMV_MAX_NCOLS {MAX_NCOLS}",
+        f"#define PQ_QUANTIZE_THREADS {QUANTIZE_THREADS}",
+        f"#define PQ_CONVERT_THREADS {CONVERT_THREADS}",
+        f"#define PQ_MMVF_NWARPS {MATVEC_F_NWARPS}",
+        "// threads that must fit on one CU/SM at once: 4 waves per SIMD on AMD (registers <= 1/4 of the file),",
+        "// at most 128 registers a thread on NVIDIA",
+        f"#define PQ_MATMUL_RESIDENT ({RESIDENT_WAVES_PER_SIMD * 4} * PQ_WARP_SIZE)",
+    ]
+    out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(MATVEC_F_ROWS_PER_WARP, 1)]
+    out.append("")
+    first = True
+    for fam in FAMILIES:
+        tune = MATVEC_TUNING[fam]
+        out.append(f"#{'if' if first else 'elif'} {_FAMILY_CONDITION[fam]}  // {fam}")
+        first = False
+        out.append(f"#define PQ_MATMUL_FAMILY \"{fam}\"")
+        out.append(f"static_assert(PQ_WARP_SIZE == {tune.warp}, \"pq_matmul.h: {fam} has {tune.warp}-lane waves\");")
+        for name, vals in (("NWARPS", tune.nwarps), ("RPW", tune.rows_per_warp), ("UPL", tune.units_per_lane)):
+            out += [f"#define PQ_MMVQ_{name}_{c} {v}" for c, v in enumerate(vals, 1)]
+        out += [f"#define PQ_MMVQ_RPW_MAX_{t} {v}" for t, v in tune.max_rows_per_warp]
+    out.append("#else")
+    out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
+    out.append("#endif")
+    out.append("")
+    out.append("// rows per warp of TYPE at NC columns: the family's value, capped per type where the family says so")
+    for t in MMVQ_TYPES:
+        g = ggml_name(t)
+        out.append(f"#ifndef PQ_MMVQ_RPW_MAX_{g}")
+        out.append(f"#define PQ_MMVQ_RPW_MAX_{g} {MAX_NCOLS}")
+        out.append("#endif")
+    out.append("#define PQ_MMVQ_RPW(TYPE, NC) \\")
+    out.append("    (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- names
+
+
+def padded(k: int) -> int:
+    return -(-int(k) // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING
+
+
+def mmvq_kernel_name(qtype: QTypeLike, ncols: int) -> str:
+    """``mul_mat_vec_q4_K_q8_1_c4`` for Q4_K weights and 4 columns (ggml's ``mul_mat_vec_q<type, ncols>``)."""
+    return f"mul_mat_vec_{ggml_name(layout(qtype).qtype)}_q8_1_c{int(ncols)}"
+
+
+def mmvf_kernel_name(qtype: QTypeLike, ncols: int) -> str:
+    """``mul_mat_vec_f16_f32_c1``: float weights times float32 activations."""
+    return f"mul_mat_vec_{ggml_name(layout(qtype).qtype)}_f32_c{int(ncols)}"
+
+
+def quantize_kernel_name(x_dtype: str, split: bool) -> str:
+    """``quantize_q8_1_f32`` (plain Q8_1 blocks) or ``quantize_mmvq_q8_1_f32`` (the mat-vec layout)."""
+    return f"quantize_{'mmvq_' if split else ''}q8_1_{_x(x_dtype)}"
+
+
+def convert_kernel_name(x_dtype: str, out: str) -> str:
+    """``convert_f32_to_f16``: activations to the GEMM's (or the float mat-vec's) input type, rows padded."""
+    return f"convert_{_x(x_dtype)}_to_{_x(out)}"
+
+
+def matmul_kernel_names() -> list[str]:
+    """Every kernel the matmul path needs in every code object."""
+    names = [mmvq_kernel_name(t, c) for t in MMVQ_TYPES for c in range(1, MAX_NCOLS + 1)]
+    names += [mmvf_kernel_name(t, c) for t in MMVF_TYPES for c in range(1, MAX_NCOLS + 1)]
+    names += [quantize_kernel_name(x, s) for x in X_DTYPES for s in (False, True)]
+    names += [convert_kernel_name(x, o) for x in X_DTYPES for o in ("f32", "f16", "bf16")]
+    return names
+
+
+def _x(dtype: str) -> str:
+    key = str(getattr(dtype, "name", dtype)).lower()
+    key = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}.get(key, key)
+    if key not in X_DTYPES:
+        raise ValueError(f"activations must be float32, float16 or bfloat16, got {dtype!r}")
+    return key
+
+
+# ---------------------------------------------------------------------------------------------- specs
+
+ACT_ARGS = ("ptr", "ptr", "i64", "i64", "i64", "i64")  # x, out, n (rows), k, x_row_stride (elements), kp
+
+
+def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
+    """``quantize_[mmvq_]q8_1_<in>(x, out, n, k, x_row_stride, kp)``: ``n`` rows of ``k`` activations.
+
+    Plain (``split=False``): ``out`` is ``n`` rows of ``kp / 32`` Q8_1 blocks (36 bytes each), blocks past ``k``
+    zero. Split: the mat-vec layout of the module docstring. Grid: x over 8-lane groups (one per 32-element
+    block) of a padded row, y over rows.
+    """
+    kp = padded(k)
+    threads = QUANTIZE_THREADS
+    gx = -(-(kp // 4) // threads)
+    gy = max(1, min(65535, int(n)))
+    return LaunchSpec(quantize_kernel_name(x_dtype, split), (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS)
+
+
+def convert_spec(x_dtype: str, out: str, n: int, k: int) -> LaunchSpec:
+    """``convert_<in>_to_<out>(x, y, n, k, x_row_stride, kp)``: rows padded to ``kp`` with zeros."""
+    kp = padded(k)
+    gx = -(-kp // (4 * CONVERT_THREADS))
+    gy = max(1, min(65535, int(n)))
+    return LaunchSpec(convert_kernel_name(x_dtype, out), (gx, gy, 1), (CONVERT_THREADS, 1, 1), 0, ACT_ARGS)
+
+
+MMV_ARGS = ("ptr", "ptr", "ptr", "ptr", "i64", "i64", "i64", "i64", "i64")
+# w, aq (or x for float), ads (unused for float), dst, m, k, w_row_stride (bytes), a_col_stride (elements, kp),
+# dst_col_stride (elements)
+
+
+def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
+    """Launch spec of the mat-vec kernel for ``ncols`` (1..8) columns and ``m`` weight rows on ``arch``."""
+    lay = layout(qtype)
+    c = int(ncols)
+    if not 1 <= c <= MAX_NCOLS:
+        raise ValueError(f"a mat-vec launch takes 1 to {MAX_NCOLS} columns, got {ncols}")
+    tune = MATVEC_TUNING[family(arch)]
+    if lay.is_quantized:
+        nw, rows = tune.nwarps[c - 1], tune.nwarps[c - 1] * tune.rows(lay.qtype, c)
+        name = mmvq_kernel_name(lay.qtype, c)
+    else:
+        nw, rows = MATVEC_F_NWARPS, MATVEC_F_NWARPS * MATVEC_F_ROWS_PER_WARP[c - 1]
+        name = mmvf_kernel_name(lay.qtype, c)
+    grid = max(1, -(-int(m) // rows))
+    if grid >= 2**31:
+        raise ValueError(f"too many weight rows for one launch: {m}")
+    return LaunchSpec(name, (grid, 1, 1), (nw * tune.warp, 1, 1), 0, MMV_ARGS)
+
+
+if __name__ == "__main__":
+    print(header(), end="")
