@@ -90,61 +90,94 @@ def dequantize_q2_k(data, out):
                     y[base + 112 + l] = dh3 * f32(b >> np.uint8(6)) - mh3
 
 
+@njit(**JIT)
+def _k4_sub(row, o, j, d, dmin):
+    """Sub-block j of the Q4_K/Q5_K block at row[o:]: (d * scale, dmin * min), scale and min from get_scale_min_k4."""
+    sc, m = _scale_min_k4(j, row, o + 4)
+    return d * f32(sc), dmin * f32(m)
+
+
 @njit(**PJIT)
 def dequantize_q4_k(data, out):
-    """ggml's dequantize_row_q4_K, rows in parallel."""
+    """ggml's dequantize_row_q4_K, rows in parallel.
+
+    One loop over the 32 byte columns writes all eight sub-blocks (sub-block 2k from byte k*32+l's low
+    nibble, 2k+1 from its high one): a body too big for LLVM to unroll into scalar code, so it vectorizes.
+    """
     nb = out.shape[1] // QK_K
+    u8 = np.uint8
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
         for i in range(nb):
             o = i * Q4_K_BYTES
             d = _get_half(row, o)
-            mn = _get_half(row, o + 2)
-            for jj in range(4):
-                s1, m1i = _scale_min_k4(2 * jj, row, o + 4)
-                s2, m2i = _scale_min_k4(2 * jj + 1, row, o + 4)
-                d1 = d * f32(s1)
-                m1 = mn * f32(m1i)
-                d2 = d * f32(s2)
-                m2 = mn * f32(m2i)
-                qo = o + 16 + 32 * jj
-                base = i * QK_K + 64 * jj
-                # one loop for both nibbles: a body too big for LLVM to unroll fully, so it vectorizes
-                for l in range(32):
-                    q = row[qo + l]
-                    y[base + l] = d1 * f32(q & np.uint8(0xF)) - m1
-                    y[base + 32 + l] = d2 * f32(q >> np.uint8(4)) - m2
+            dmin = _get_half(row, o + 2)
+            # eight scalars rather than a tuple: LLVM keeps them in registers across the loop
+            d0, m0 = _k4_sub(row, o, 0, d, dmin)
+            d1, m1 = _k4_sub(row, o, 1, d, dmin)
+            d2, m2 = _k4_sub(row, o, 2, d, dmin)
+            d3, m3 = _k4_sub(row, o, 3, d, dmin)
+            d4, m4 = _k4_sub(row, o, 4, d, dmin)
+            d5, m5 = _k4_sub(row, o, 5, d, dmin)
+            d6, m6 = _k4_sub(row, o, 6, d, dmin)
+            d7, m7 = _k4_sub(row, o, 7, d, dmin)
+            qo = o + 16
+            b = i * QK_K
+            for l in range(32):
+                q0 = row[qo + l]
+                q1 = row[qo + 32 + l]
+                q2 = row[qo + 64 + l]
+                q3 = row[qo + 96 + l]
+                y[b + l] = d0 * f32(q0 & u8(15)) - m0
+                y[b + 32 + l] = d1 * f32(q0 >> u8(4)) - m1
+                y[b + 64 + l] = d2 * f32(q1 & u8(15)) - m2
+                y[b + 96 + l] = d3 * f32(q1 >> u8(4)) - m3
+                y[b + 128 + l] = d4 * f32(q2 & u8(15)) - m4
+                y[b + 160 + l] = d5 * f32(q2 >> u8(4)) - m5
+                y[b + 192 + l] = d6 * f32(q3 & u8(15)) - m6
+                y[b + 224 + l] = d7 * f32(q3 >> u8(4)) - m7
 
 
 @njit(**PJIT)
 def dequantize_q5_k(data, out):
-    """ggml's dequantize_row_q5_K, rows in parallel."""
+    """ggml's dequantize_row_q5_K, rows in parallel (the loop shape of dequantize_q4_k; bit k of qh[l] is the
+    fifth bit of sub-block k, moved to bit 4 with a constant shift)."""
     nb = out.shape[1] // QK_K
+    u8 = np.uint8
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
         for i in range(nb):
             o = i * Q5_K_BYTES
             d = _get_half(row, o)
-            mn = _get_half(row, o + 2)
-            for jj in range(4):
-                s1, m1i = _scale_min_k4(2 * jj, row, o + 4)
-                s2, m2i = _scale_min_k4(2 * jj + 1, row, o + 4)
-                d1 = d * f32(s1)
-                m1 = mn * f32(m1i)
-                d2 = d * f32(s2)
-                m2 = mn * f32(m2i)
-                qo = o + 48 + 32 * jj
-                ho = o + 16
-                sh1 = np.uint8(2 * jj)
-                sh2 = np.uint8(2 * jj + 1)
-                base = i * QK_K + 64 * jj
-                for l in range(32):
-                    q = row[qo + l]
-                    h = row[ho + l]
-                    y[base + l] = d1 * f32((q & np.uint8(0xF)) | (((h >> sh1) & np.uint8(1)) << np.uint8(4))) - m1
-                    y[base + 32 + l] = d2 * f32((q >> np.uint8(4)) | (((h >> sh2) & np.uint8(1)) << np.uint8(4))) - m2
+            dmin = _get_half(row, o + 2)
+            # eight scalars rather than a tuple: LLVM keeps them in registers across the loop
+            d0, m0 = _k4_sub(row, o, 0, d, dmin)
+            d1, m1 = _k4_sub(row, o, 1, d, dmin)
+            d2, m2 = _k4_sub(row, o, 2, d, dmin)
+            d3, m3 = _k4_sub(row, o, 3, d, dmin)
+            d4, m4 = _k4_sub(row, o, 4, d, dmin)
+            d5, m5 = _k4_sub(row, o, 5, d, dmin)
+            d6, m6 = _k4_sub(row, o, 6, d, dmin)
+            d7, m7 = _k4_sub(row, o, 7, d, dmin)
+            ho = o + 16
+            qo = o + 48
+            b = i * QK_K
+            for l in range(32):
+                h = row[ho + l]
+                q0 = row[qo + l]
+                q1 = row[qo + 32 + l]
+                q2 = row[qo + 64 + l]
+                q3 = row[qo + 96 + l]
+                y[b + l] = d0 * f32((q0 & u8(15)) | ((h & u8(1)) << u8(4))) - m0
+                y[b + 32 + l] = d1 * f32((q0 >> u8(4)) | ((h & u8(2)) << u8(3))) - m1
+                y[b + 64 + l] = d2 * f32((q1 & u8(15)) | ((h & u8(4)) << u8(2))) - m2
+                y[b + 96 + l] = d3 * f32((q1 >> u8(4)) | ((h & u8(8)) << u8(1))) - m3
+                y[b + 128 + l] = d4 * f32((q2 & u8(15)) | (h & u8(16))) - m4
+                y[b + 160 + l] = d5 * f32((q2 >> u8(4)) | ((h & u8(32)) >> u8(1))) - m5
+                y[b + 192 + l] = d6 * f32((q3 & u8(15)) | ((h & u8(64)) >> u8(2))) - m6
+                y[b + 224 + l] = d7 * f32((q3 >> u8(4)) | ((h & u8(128)) >> u8(3))) - m7
 
 
 # ------------------------------------------------------------------------------------------------- searches
