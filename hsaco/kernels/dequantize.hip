@@ -7,9 +7,10 @@
 // Work split (launch spec: pyquant/device/launch.py): a thread-chunk is 16 bytes of output (4 float32 or 8
 // halves) = CH consecutive elements of one row. Chunk k of a thread is blockDim.x chunks after chunk k-1, so
 // each store instruction of a warp writes one contiguous span; the loads of all PQ_DEQUANT_UNROLL chunks are
-// issued before the first store. Each decoder below turns 4 consecutive elements of a row into float32 with
-// 4-byte (or, where a block size leaves only 2-byte alignment, 2-byte) loads: neighbouring lanes read
-// neighbouring words, so the quantized bytes are read in whole cache lines; stores are 16-byte vectors.
+// issued before the first store. A decoder reads its block's header once per chunk and the quants in 4-byte
+// words (2-byte halves where a block size leaves only 2-byte alignment): neighbouring lanes read neighbouring
+// words, so the quantized bytes arrive in whole cache lines; float rows are read in 16-byte vectors. The output
+// is 2-7x the input for quantized types, and its stores are 16-byte vectors, contiguous per instruction.
 //
 // Decoder contract: dq<N>(xr, e, v) writes elements e..e+N-1 (N = 4 or 8, e % N == 0) of the row starting at xr
 // to v[0..N-1]; dq1(xr, e) (float rows only) returns element e.
