@@ -110,6 +110,11 @@ def test_dequantize_spec_errors():
     with pytest.raises(ValueError, match=">= 0"):
         launch.dequantize_spec("Q4_0", "f32", -1, 32)
     assert launch.dequantize_spec("Q8_0", np.dtype(np.float16), 0, 0).grid == (1, 1, 1)
+    with pytest.raises(ValueError, match="row stride 146 bytes: expected a multiple of 4"):
+        launch.dequantize_spec("Q4_K", "f32", 2, 256, x_row_stride_bytes=146)
+    with pytest.raises(ValueError, match="at least the 2048 bytes"):
+        launch.dequantize_spec("F32", "f32", 2, 512, x_row_stride_bytes=1024)
+    assert launch.dequantize_spec("Q3_K", "f32", 2, 256, x_row_stride_bytes=220).kernel == "dequantize_block_q3_K_f32"
 
 
 def test_padded_rows_meet_the_kernels_alignment():

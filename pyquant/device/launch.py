@@ -91,11 +91,13 @@ def _pow2_at_least(v: int) -> int:
     return 1 << max(0, (v - 1).bit_length())
 
 
-def dequantize_spec(qtype: QTypeLike, out_dtype: str, nrows: int, n: int) -> LaunchSpec:
+def dequantize_spec(qtype: QTypeLike, out_dtype: str, nrows: int, n: int,
+                    x_row_stride_bytes: int | None = None) -> LaunchSpec:
     """Launch spec of ``dequantize_block_<type>_<out>`` for ``nrows`` rows of ``n`` elements.
 
     ``n`` must be a multiple of the type's block size. The spec is valid for any ``nrows >= 0`` (an empty
-    tensor gets a 1x1x1 grid that writes nothing).
+    tensor gets a 1x1x1 grid that writes nothing). Given ``x_row_stride_bytes``, it is checked too: at least a
+    row's bytes and a multiple of :func:`row_alignment` (the base pointer must be as aligned; allocations are).
     """
     lay = layout(qtype)
     out = out_name(out_dtype)
@@ -104,6 +106,11 @@ def dequantize_spec(qtype: QTypeLike, out_dtype: str, nrows: int, n: int) -> Lau
         raise ValueError(f"nrows and n must be >= 0, got nrows={nrows}, n={n}")
     if n % lay.block_size:
         raise ValueError(f"row length {n} is not a multiple of {lay.name} block size {lay.block_size}")
+    if x_row_stride_bytes is not None:
+        need, align = n // lay.block_size * lay.type_size, row_alignment(lay.qtype)
+        if x_row_stride_bytes < need or x_row_stride_bytes % align:
+            raise ValueError(f"{lay.name} row stride {x_row_stride_bytes} bytes: expected a multiple of {align} "
+                             f"that is at least the {need} bytes of a {n}-element row (pad rows to 512 elements)")
     if n >= 2**31:
         raise ValueError(f"row length {n} is too long for the dequantize kernels (at most 2**31 - 1 elements)")
     per_chunk = DEQUANT_VEC_BYTES // OUT_DTYPES[out]
