@@ -33,6 +33,7 @@ class Kernels:
 
 _KERNELS: dict[GGMLQuantizationType, Kernels] = {}
 _MODULES = ("floats", "legacy", "kquants")  # each calls register() for its types when imported
+_loaded = False
 
 
 def register(qtype: GGMLQuantizationType, kernels: Kernels) -> None:
@@ -44,17 +45,16 @@ def register(qtype: GGMLQuantizationType, kernels: Kernels) -> None:
 
 
 def _load() -> None:
-    for m in _MODULES:
-        try:
+    """Import every family once (a family imported directly first must not stop the others loading)."""
+    global _loaded
+    if not _loaded:
+        for m in _MODULES:
             importlib.import_module(f"{__name__}.{m}")
-        except ModuleNotFoundError as e:  # a family not written yet (during development)
-            if not (e.name or "").startswith(f"{__name__}."):
-                raise
+        _loaded = True
 
 
 def kernels(qtype: GGMLQuantizationType) -> Kernels:
-    if not _KERNELS:
-        _load()
+    _load()
     try:
         return _KERNELS[qtype]
     except KeyError:
@@ -62,6 +62,5 @@ def kernels(qtype: GGMLQuantizationType) -> Kernels:
 
 
 def available() -> tuple[GGMLQuantizationType, ...]:
-    if not _KERNELS:
-        _load()
+    _load()
     return tuple(_KERNELS)
