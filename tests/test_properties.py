@@ -215,7 +215,11 @@ def test_error_bounds_reference_path(name, data):
     scale_choice_check(qtype, x, q.data, y)
 
 
-@pytest.mark.parametrize("name", [n for n in GRID_TYPES if n not in ("Q8_0", "Q8_1", "Q8_K")])
+# With an imatrix, the k-quants still end with ggml's requantization pass on the stored scales, so bound A holds.
+# The legacy types' weighted paths (quantize_row_q4_0_impl & co.) store the levels of the search candidate as
+# they are, with the least-squares scale of the best candidate: those levels need not be the nearest on the
+# stored grid, so bound A is not a property of ggml's algorithm there (the differential tests pin their bytes).
+@pytest.mark.parametrize("name", ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
 @given(data=st.data(), wkind=st.sampled_from(IMATRIX_KINDS))
 def test_nearest_level_with_imatrix(name, data, wkind):
     qtype = pyquant.qtype_of(name)
