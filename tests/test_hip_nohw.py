@@ -15,8 +15,12 @@ import ctypes
 import enum
 import gc
 import json
+import os
+import shutil
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,6 +31,8 @@ from pyquant import cpu
 from pyquant.device import codeobjects, memory, runtime
 from pyquant.device import tensor as dtensor
 from pyquant.formats import MATRIX_ROW_PADDING, SUPPORTED, layout, row_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # ---------------------------------------------------------------------------------------------- 1. real hip-python
 
@@ -534,3 +540,166 @@ def test_host_reference_rounding():
     assert np.isinf(h[3]) and h[0] == 1.0
     nan = dtensor.host_reference(np.array([np.float32("nan")]), "bfloat16")
     assert nan[0] & 0x7FC0 == 0x7FC0
+
+
+# ---------------------------------------------------------------------------------------------- 2b. real hip-python, stand-in runtime
+#
+# A stand-in libamdhip64.so (C, compiled here) under $ROCM_PATH/lib, loaded by the *real* hip-python: its own
+# argument conversion runs (the ``extra=`` buffer of ctypes values with HIP_LAUNCH_PARAM_BUFFER_POINTER/SIZE,
+# ints as pointers, names as C strings) and its hipDeviceProp_t decoding (the fake copies a struct image that
+# hip-python's own wrapper wrote). The GPU suite (tests/test_device.py) then runs against it in a subprocess,
+# kernels emulated by the CPU.
+
+FAKE_LIBAMDHIP64 = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+typedef int hipError_t;
+static size_t g_limit = (size_t)1 << 32, g_used = 0;
+static long g_frees = 0, g_launches = 0, g_bad_launches = 0;
+static unsigned char g_props[8192]; static size_t g_props_size = 0;
+typedef void (*launch_cb)(const char *name, const unsigned *dims, const void *args, size_t size);
+static launch_cb g_cb = 0;
+void fake_configure(size_t limit, const void *props, size_t props_size, launch_cb cb) {
+  g_limit = limit; g_cb = cb; g_props_size = props_size < sizeof g_props ? props_size : sizeof g_props;
+  memcpy(g_props, props, g_props_size); }
+long fake_frees(void) { return g_frees; }
+long fake_launches(void) { return g_launches; }
+long fake_bad_launches(void) { return g_bad_launches; }
+hipError_t hipGetDeviceCount(int *n) { *n = 1; return 0; }
+hipError_t hipSetDevice(int d) { return d == 0 ? 0 : 101; }
+hipError_t hipGetDevicePropertiesR0600(void *p, int d) { if (d) return 101; memcpy(p, g_props, g_props_size); return 0; }
+hipError_t hipMemGetInfo(size_t *f, size_t *t) { *f = g_limit - g_used; *t = g_limit; return 0; }
+hipError_t hipModuleLoadData(void **m, const void *img) {
+  if (memcmp(img, "\x7f" "ELF", 4) != 0) return 200;
+  *m = (void *)0x2000; return 0; }
+hipError_t hipModuleUnload(void *m) { (void)m; return 0; }
+hipError_t hipModuleGetFunction(void **f, void *m, const char *name) {
+  (void)m; if (strncmp(name, "dequantize_block_", 17) != 0 && strcmp(name, "k") != 0) return 500;
+  *f = strdup(name); return 0; }
+hipError_t hipModuleLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                 unsigned bz, unsigned shm, void *stream, void **params, void **extra) {
+  (void)stream;
+  unsigned dims[7] = {gx, gy, gz, bx, by, bz, shm};
+  /* extra = {HIP_LAUNCH_PARAM_BUFFER_POINTER, buf, HIP_LAUNCH_PARAM_BUFFER_SIZE, &size, HIP_LAUNCH_PARAM_END} */
+  if (params || !extra || extra[0] != (void *)1 || extra[2] != (void *)2 || extra[4] != (void *)3) {
+    g_bad_launches++; return 1; }
+  g_launches++;
+  if (g_cb) g_cb((const char *)f, dims, extra[1], *(size_t *)extra[3]);
+  return 0; }
+typedef struct { size_t n; size_t pad; } hdr;
+hipError_t hipMalloc(void **p, size_t n) {
+  if (g_used + n > g_limit) return 2;
+  hdr *h = malloc(sizeof(hdr) + n); if (!h) return 2;
+  h->n = n; memset(h + 1, 0xA5, n); g_used += n; *p = h + 1; return 0; }
+hipError_t hipFree(void *p) { if (!p) return 0; hdr *h = ((hdr *)p) - 1; g_used -= h->n; free(h); g_frees++; return 0; }
+hipError_t hipMemcpyAsync(void *d, const void *s, size_t n, int kind, void *st) {
+  (void)st; if (kind < 1 || kind > 3) return 1; memmove(d, s, n); return 0; }
+hipError_t hipMemsetAsync(void *d, int v, size_t n, void *st) { (void)st; memset(d, v, n); return 0; }
+hipError_t hipPointerGetAttributes(void *attr, const void *p) { (void)p; memset(attr, 0, 32); ((int *)attr)[0] = 2; return 0; }
+hipError_t hipStreamCreate(void **s) { *s = malloc(8); return 0; }
+hipError_t hipStreamDestroy(void *s) { free(s); return 0; }
+hipError_t hipStreamSynchronize(void *s) { (void)s; return 0; }
+hipError_t hipDeviceSynchronize(void) { return 0; }
+hipError_t hipEventCreate(void **e) { *e = malloc(8); return 0; }
+hipError_t hipEventDestroy(void *e) { free(e); return 0; }
+hipError_t hipEventRecord(void *e, void *s) { (void)e; (void)s; return 0; }
+hipError_t hipEventSynchronize(void *e) { (void)e; return 0; }
+hipError_t hipEventElapsedTime(float *ms, void *a, void *b) { (void)a; (void)b; *ms = 1.25f; return 0; }
+const char *hipGetErrorName(hipError_t e) {
+  switch (e) { case 0: return "hipSuccess"; case 1: return "hipErrorInvalidValue"; case 2: return "hipErrorOutOfMemory";
+    case 101: return "hipErrorInvalidDevice"; case 200: return "hipErrorInvalidImage"; case 500: return "hipErrorNotFound";
+    default: return "hipErrorUnknown"; } }
+const char *hipGetErrorString(hipError_t e) {
+  return e == 2 ? "out of memory" : e == 500 ? "named symbol not found" : "error"; }
+
+"""
+
+HIP_DRIVER = textwrap.dedent("""
+    import ctypes, os, struct, sys
+    sys.path.insert(0, os.getcwd())
+    from hip import hip
+    lib = ctypes.CDLL(os.environ["ROCM_PATH"] + "/lib/libamdhip64.so")
+    # a hipDeviceProp_t image written through hip-python's wrapper (array fields located by probing)
+    p = hip.hipDeviceProp_t()
+    addr, size = int(p), p.c_sizeof()
+    def find(getter, probe):
+        for off in range(size - len(probe)):
+            old = ctypes.string_at(addr + off, len(probe))
+            ctypes.memmove(addr + off, probe, len(probe))
+            hit = getter()
+            ctypes.memmove(addr + off, old, len(probe))
+            if hit:
+                return off
+        raise LookupError(probe)
+    gcn = find(lambda: p.gcnArchName.startswith("Q"), b"Q")
+    name = find(lambda: p.name.startswith("Q"), b"Q")
+    grid = find(lambda: p.maxGridSize[0] == 0x01020304, (0x01020304).to_bytes(4, "little"))
+    ctypes.memmove(addr + gcn, sys.argv[3].encode() + b"\\0", len(sys.argv[3]) + 1)
+    ctypes.memmove(addr + name, b"Stand-in AMD GPU\\0", 17)
+    ctypes.memmove(addr + grid, (ctypes.c_int * 3)(2**31 - 1, 65535, 65535), 12)
+    p.warpSize = 64 if sys.argv[3].startswith("gfx9") else 32
+    p.totalGlobalMem, p.multiProcessorCount, p.l2CacheSize, p.maxThreadsPerBlock = 4 << 30, 104, 8 << 20, 1024
+    from tests.test_hip_nohw import emulate_dequantize
+    CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p, ctypes.c_size_t)
+    def on_launch(kname, dims, buf, n):
+        kname = kname.decode()
+        if kname.startswith("dequantize_block_"):
+            assert n == 40, n  # two pointers and three int64, naturally aligned: hip-python's packing
+            emulate_dequantize(kname, *struct.unpack("<QQqqq", ctypes.string_at(buf, n)))
+    cb = CB(on_launch)
+    lib.fake_configure.argtypes = [ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, CB]
+    lib.fake_configure(4 << 30, ctypes.string_at(addr, size), size, cb)
+    os.environ["PYQUANT_KERNELS_DIR"] = sys.argv[2]
+    import pytest
+    from pyquant.device import runtime
+    runtime._warn_if_stale = lambda d: None  # kernel sources may change under a long run; not this test's subject
+    code = pytest.main(["-q", "-p", "no:cacheprovider", "-m", "gpu", "-W", "error::RuntimeWarning", *sys.argv[4:]])
+    print("FAKE LAUNCHES", lib.fake_launches(), "BAD", lib.fake_bad_launches(), "FREES", lib.fake_frees())
+    sys.exit(int(code))
+""")
+
+HIP_SUBSET = ("identity or errors or memory or copies or padded or quantized_data "
+              "or (random_blocks and (Q4_K or Q5_0))")
+
+
+@pytest.fixture(scope="module")
+def fake_libamdhip64(tmp_path_factory):
+    pytest.importorskip("hip", reason="hip-python not installed (pip install hip-python)")
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler to build the stand-in libamdhip64")
+    root = tmp_path_factory.mktemp("fakerocm")
+    (root / "lib").mkdir()
+    (root / "fake.c").write_text(FAKE_LIBAMDHIP64)
+    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(root / "lib" / "libamdhip64.so"),
+                    "-Wl,-soname,libamdhip64.so", str(root / "fake.c")], check=True, capture_output=True, text=True)
+    kd = root / "kernels"
+    kd.mkdir()
+    write_manifest(kd, ["gfx90a", "gfx1100"])
+    return root, kd
+
+
+@pytest.mark.parametrize("arch", ["gfx90a:sramecc+:xnack-", "gfx1100"])
+def test_gpu_suite_against_real_hip_python_and_standin_runtime(fake_libamdhip64, arch):
+    root, kd = fake_libamdhip64
+    env = dict(os.environ, ROCM_PATH=str(root))
+    r = subprocess.run([sys.executable, "-c", HIP_DRIVER, "-", str(kd), arch, str(ROOT / "tests" / "test_device.py"),
+                        "-k", os.environ.get("PYQUANT_FAKE_HIP_K", HIP_SUBSET)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    launches, bad = (int(out.split(k)[1].split()[0]) for k in ("FAKE LAUNCHES", "BAD"))
+    assert launches >= 20 and bad == 0, out[-2000:]
+
+
+def test_unbuilt_arch_through_real_hip_python(fake_libamdhip64):
+    root, kd = fake_libamdhip64
+    code = HIP_DRIVER.replace('code = pytest.main', 'code = 0 #').replace(
+        'print("FAKE LAUNCHES"', 'import pyquant.device as pd\ntry:\n    pd.get_device("hip").function("k")\n'
+        'except pd.CodeObjectError as e:\n    print("ERR", e)\nprint("FAKE LAUNCHES"')
+    r = subprocess.run([sys.executable, "-c", code, "-", str(kd), "gfx1036"], cwd=ROOT,
+                       env=dict(os.environ, ROCM_PATH=str(root)), capture_output=True, text=True, timeout=300)
+    assert "ERR no code object for this GPU: Stand-in AMD GPU is gfx1036" in r.stdout, r.stdout + r.stderr
+    assert "ships gfx90a, gfx1100" in r.stdout and "python hsaco/build.py --arch gfx1036" in r.stdout
