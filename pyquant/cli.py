@@ -344,6 +344,7 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
     src_path = minilm_path()
     src = open_model(src_path, "bert")
     out.note(f"demo: all-MiniLM-L6-v2 (BERT, {sum(t.n_elements for t in src.infos):,} weights) from {src_path}")
+    out.note("(a type's first use compiles its kernels, which takes a while once; later runs load them from cache)")
     recipes = [recipe_of(r).name for r in (args.type or DEMO_RECIPES)]
     table, all_rows, skipped = [], [], []
     with tempfile.TemporaryDirectory(prefix="pyquant-demo-") as tmp:

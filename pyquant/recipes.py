@@ -1,6 +1,7 @@
 """llama-quantize's per-tensor type choice ("recipes" such as Q4_K_M), ported from llama.cpp.
 
-Follows ``src/llama-quant.cpp`` of llama.cpp at commit 007dbbf3fd17eefe9b47fee45f48f7ba5e62b714 (MIT):
+Follows ``src/llama-quant.cpp`` of llama.cpp at commit 007dbbf3fd17eefe9b47fee45f48f7ba5e62b714 (MIT; the copy
+vendored by llama-cpp-python 0.3.36, llama.cpp 0c1e5709 of 2026-10-01, has the same rules for these file types):
 ``tensor_get_category``, ``tensor_allows_quantization``, ``llama_tensor_get_type_impl``,
 ``tensor_type_fallback``, ``llama_tensor_get_type``, ``init_quantize_state_counters``,
 ``llama_ftype_get_default_type``, ``tensor_requires_imatrix``, and the tensor order of
@@ -658,6 +659,17 @@ def quantize_model(
     src = open_model(in_path, arch, config)
     info = ModelInfo.from_metadata(src.metadata, arch if arch and not hasattr(src, "config") else None)
 
+    early_warnings: list[str] = []
+    if info.n_layer == 0:
+        layers = [_layer(ti.name) for ti in src.infos]
+        if max(layers, default=-1) >= 0:
+            # llama.cpp reads <arch>.block_count (and fails without it); the ffn_down rules need it
+            from dataclasses import replace
+
+            info = replace(info, n_layer=max(layers) + 1)
+            early_warnings.append(f"metadata has no {info.arch or '<arch>'}.block_count; assuming {info.n_layer}"
+                                  " layers from the tensor names")
+
     # the imatrix, before choosing: llama.cpp's rules look at whether there is one
     weights_src: Imatrix | None = None
     if imatrix is not None:
@@ -673,7 +685,7 @@ def quantize_model(
         has_imatrix=weights_src is not None, pure=pure, quantize_output=quantize_output,
         output_type=ot, token_embd_type=et, overrides=ovr,
     )
-    warnings: list[str] = []
+    warnings: list[str] = early_warnings
     for c in choices:
         if c.fallback_from is not None:
             warnings.append(f"{c.name}: row length {c.shape[-1]} is not a multiple of {c.fallback_from.name}'s"

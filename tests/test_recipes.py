@@ -490,3 +490,23 @@ def test_gemma_dequantize_requantize_q4_k_m(tmp_path, gemma_header):
     # different scale for values that the original block represents exactly.
     assert identical == {T.F32: 109, T.Q8_0: 10, T.Q5_0: 81, T.Q4_K: 5}
     assert rep.out_bytes == sum(ti.nbytes for ti in orig.infos)
+
+
+def test_memory_is_bounded_by_a_chunk_not_the_tensor(tmp_path):
+    """A 64 MiB tensor is read, quantized and written a chunk of rows at a time (inputs stay memory-mapped)."""
+    import tracemalloc
+
+    m = Metadata()
+    m.set("general.architecture", "llama", V.STRING)
+    m.set("llama.block_count", 1, V.UINT32)
+    x = np.random.default_rng(3).standard_normal((4096, 4096)).astype(np.float32)
+    save_gguf(tmp_path / "big.gguf", {"blk.0.ffn_up.weight": x}, m)
+    del x
+    quantize_model(tmp_path / "big.gguf", tmp_path / "warm.gguf", "Q8_0", progress=False)  # compile outside the trace
+    tracemalloc.start()
+    quantize_model(tmp_path / "big.gguf", tmp_path / "q.gguf", "Q8_0", progress=False)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # one 16 MiB float32 chunk and its 4.25 MiB of Q8_0 bytes, not 64 MiB of input and 17 MiB of output
+    assert peak < 28 * 2**20, peak / 2**20
+    assert GGUFFile(tmp_path / "q.gguf").info("blk.0.ffn_up.weight").nbytes == 4096 * 4096 // 32 * 34
