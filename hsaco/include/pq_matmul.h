@@ -9,14 +9,6 @@
 // threads that must fit on one CU/SM at once: 4 waves per SIMD on AMD (registers <= 1/4 of the file),
 // at most 128 registers a thread on NVIDIA
 #define PQ_MATMUL_RESIDENT (16 * PQ_WARP_SIZE)
-#define PQ_MMVF_RPW_1 1
-#define PQ_MMVF_RPW_2 2
-#define PQ_MMVF_RPW_3 2
-#define PQ_MMVF_RPW_4 2
-#define PQ_MMVF_RPW_5 2
-#define PQ_MMVF_RPW_6 2
-#define PQ_MMVF_RPW_7 2
-#define PQ_MMVF_RPW_8 2
 
 #if defined(PQ_NVIDIA)  // nvidia
 #define PQ_MATMUL_FAMILY "nvidia"
@@ -45,6 +37,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
+#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_2 2
+#define PQ_MMVF_RPW_3 2
+#define PQ_MMVF_RPW_4 2
+#define PQ_MMVF_RPW_5 2
+#define PQ_MMVF_RPW_6 2
+#define PQ_MMVF_RPW_7 2
+#define PQ_MMVF_RPW_8 2
 #elif defined(__GFX9__)  // cdna
 #define PQ_MATMUL_FAMILY "cdna"
 static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
@@ -73,6 +73,17 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
 #define PQ_MMVQ_RPW_MAX_q3_K 1
+#define PQ_MMVQ_RPW_MAX_q8_0 1
+#define PQ_MMVQ_RPW_MAX_q8_1 1
+#define PQ_MMVQ_RPW_MAX_q8_K 1
+#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_2 2
+#define PQ_MMVF_RPW_3 2
+#define PQ_MMVF_RPW_4 2
+#define PQ_MMVF_RPW_5 1
+#define PQ_MMVF_RPW_6 1
+#define PQ_MMVF_RPW_7 1
+#define PQ_MMVF_RPW_8 1
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
 #define PQ_MATMUL_FAMILY "rdna1"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
@@ -100,6 +111,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
+#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_2 2
+#define PQ_MMVF_RPW_3 2
+#define PQ_MMVF_RPW_4 2
+#define PQ_MMVF_RPW_5 2
+#define PQ_MMVF_RPW_6 2
+#define PQ_MMVF_RPW_7 2
+#define PQ_MMVF_RPW_8 2
 #elif defined(__GFX10__)  // rdna2
 #define PQ_MATMUL_FAMILY "rdna2"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
@@ -127,6 +146,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
+#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_2 2
+#define PQ_MMVF_RPW_3 2
+#define PQ_MMVF_RPW_4 2
+#define PQ_MMVF_RPW_5 2
+#define PQ_MMVF_RPW_6 2
+#define PQ_MMVF_RPW_7 2
+#define PQ_MMVF_RPW_8 2
 #elif defined(__GFX11__)  // rdna3
 #define PQ_MATMUL_FAMILY "rdna3"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
@@ -154,6 +181,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
+#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_2 2
+#define PQ_MMVF_RPW_3 2
+#define PQ_MMVF_RPW_4 2
+#define PQ_MMVF_RPW_5 2
+#define PQ_MMVF_RPW_6 2
+#define PQ_MMVF_RPW_7 2
+#define PQ_MMVF_RPW_8 2
 #elif defined(__GFX12__)  // rdna4
 #define PQ_MATMUL_FAMILY "rdna4"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
@@ -181,6 +216,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
+#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_2 2
+#define PQ_MMVF_RPW_3 2
+#define PQ_MMVF_RPW_4 2
+#define PQ_MMVF_RPW_5 2
+#define PQ_MMVF_RPW_6 2
+#define PQ_MMVF_RPW_7 2
+#define PQ_MMVF_RPW_8 2
 #else
 #error "pq_matmul.h: no tuning for this architecture family"
 #endif

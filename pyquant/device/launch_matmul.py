@@ -48,8 +48,10 @@ class MatVecTune:
     rows_per_warp: tuple[int, ...]
     units_per_lane: tuple[int, ...]
     warp: int  # the physical wave/warp size of the family
-    #: per weight type (ggml name), the most rows a warp may hold (the register budget of heavy decoders)
+    #: per weight type (ggml name), the most rows a warp may hold (registers of heavy decoders, LDS of big blocks)
     max_rows_per_warp: tuple[tuple[str, int], ...] = ()
+    #: the float mat-vec (F32/F16/BF16 weights): rows per warp by ncols; its blocks have 4 warps
+    f_rows_per_warp: tuple[int, ...] = (1, 2, 2, 2, 2, 2, 2, 2)
 
     def rows(self, qtype: QTypeLike, ncols: int) -> int:
         """Rows per warp of type ``qtype`` at ``ncols`` columns."""
@@ -69,8 +71,12 @@ FAMILIES = ("nvidia", "cdna", "rdna1", "rdna2", "rdna3", "rdna4")
 MATVEC_TUNING: dict[str, MatVecTune] = {
     "nvidia": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
+    # CDNA: 64 KiB of LDS per CU, so a block's tile stays under 8 KiB (4 waves per SIMD): one row per warp for
+    # the 34- to 292-byte blocks; Q3_K's decoder needs the registers of a second row.
     "cdna": MatVecTune(nwarps=(2,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
-                       units_per_lane=(1,) * 8, warp=64, max_rows_per_warp=(("q3_K", 1),)),
+                       units_per_lane=(1,) * 8, warp=64,
+                       max_rows_per_warp=(("q3_K", 1), ("q8_0", 1), ("q8_1", 1), ("q8_K", 1)),
+                       f_rows_per_warp=(1, 2, 2, 2, 1, 1, 1, 1)),
     "rdna1": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 1, 2, 2, 2, 2, 2, 2),
                         units_per_lane=(1,) * 8, warp=32),
     "rdna2": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
@@ -81,9 +87,7 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
                         units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
 }
 
-# The float mat-vec (F32/F16/BF16 weights): warps per block and rows per warp, by ncols.
-MATVEC_F_ROWS_PER_WARP = (1, 2, 2, 2, 2, 2, 2, 2)
-MATVEC_F_NWARPS = 4
+MATVEC_F_NWARPS = 4  # warps per block of the float mat-vec
 
 # The header's preprocessor condition for each family (clang defines __GFX9__ ... __GFX12__ per target).
 _FAMILY_CONDITION = {
@@ -128,7 +132,6 @@ def header() -> str:
         "// at most 128 registers a thread on NVIDIA",
         f"#define PQ_MATMUL_RESIDENT ({RESIDENT_WAVES_PER_SIMD * 4} * PQ_WARP_SIZE)",
     ]
-    out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(MATVEC_F_ROWS_PER_WARP, 1)]
     out.append("")
     first = True
     for fam in FAMILIES:
@@ -140,6 +143,7 @@ def header() -> str:
         for name, vals in (("NWARPS", tune.nwarps), ("RPW", tune.rows_per_warp), ("UPL", tune.units_per_lane)):
             out += [f"#define PQ_MMVQ_{name}_{c} {v}" for c, v in enumerate(vals, 1)]
         out += [f"#define PQ_MMVQ_RPW_MAX_{t} {v}" for t, v in tune.max_rows_per_warp]
+        out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(tune.f_rows_per_warp, 1)]
     out.append("#else")
     out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
     out.append("#endif")
@@ -242,7 +246,7 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
         nw, rows = tune.nwarps[c - 1], tune.nwarps[c - 1] * tune.rows(lay.qtype, c)
         name = mmvq_kernel_name(lay.qtype, c)
     else:
-        nw, rows = MATVEC_F_NWARPS, MATVEC_F_NWARPS * MATVEC_F_ROWS_PER_WARP[c - 1]
+        nw, rows = MATVEC_F_NWARPS, MATVEC_F_NWARPS * tune.f_rows_per_warp[c - 1]
         name = mmvf_kernel_name(lay.qtype, c)
     grid = max(1, -(-int(m) // rows))
     if grid >= 2**31:
@@ -252,3 +256,46 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
 
 if __name__ == "__main__":
     print(header(), end="")
+
+
+# ---------------------------------------------------------------------------------------------- dispatch
+
+#: Per family, the most activation columns that still go through the mat-vec kernels (in passes of 8) when a
+#: vendor GEMM is available; beyond, weights are dequantized to 16-bit and multiplied by the GEMM. The
+#: mat-vec re-reads the weights once per pass, the GEMM path pays one dequantize (weights in, 2 bytes/weight
+#: out) plus the GEMM: on an H100 4096 x 14336 Q4_0, 8-column passes cost ~15 us each and the GEMM path
+#: ~90 us at 64 columns (benchmarks/NOTES.md).
+MMV_MAX_BATCH = {"nvidia": 32, "cdna": 32, "rdna1": 32, "rdna2": 32, "rdna3": 32, "rdna4": 32}
+#: Float weights (F32/F16/BF16) need no dequantize: the GEMM takes them from 9 columns on.
+MMVF_MAX_BATCH = MAX_NCOLS
+
+
+def plan(qtype: QTypeLike, n: int, arch: str, gemm_ok: bool) -> str:
+    """``"mmv"`` (mat-vec passes of up to 8 columns) or ``"gemm"`` (vendor GEMM) for ``n`` columns."""
+    if n <= MAX_NCOLS or not gemm_ok:
+        return "mmv"
+    limit = MMV_MAX_BATCH[family(arch)] if layout(qtype).is_quantized else MMVF_MAX_BATCH
+    return "mmv" if n <= limit else "gemm"
+
+
+# ---------------------------------------------------------------------------------------------- static checks
+
+
+def expectations() -> dict:
+    """What the matmul launch specs need of the code objects, in the form of ``codeobjects.check_all``'s
+    arguments (hsaco/build.py merges it with the dequantize kernels'): every kernel of
+    :func:`matmul_kernel_names`, its argument types, the largest block it is launched with, and the waves per
+    SIMD it is compiled for (``RESIDENT_WAVES_PER_SIMD``, from registers and LDS both)."""
+    names = matmul_kernel_names()
+    arg_types = {}
+    for name in names:
+        arg_types[name] = MMV_ARGS if name.startswith("mul_mat_vec_") else ACT_ARGS
+    # the check is per kernel name, not per architecture: the narrowest block any family launches (the launch
+    # bounds come from the same table as the specs, so each architecture's own is exact by construction)
+    widest = min(min(min(t.nwarps), MATVEC_F_NWARPS) * t.warp for t in MATVEC_TUNING.values())
+    return {
+        "expected_kernels": names,
+        "arg_types": arg_types,
+        "min_workgroup": {"quantize_": QUANTIZE_THREADS, "convert_": CONVERT_THREADS, "mul_mat_vec_": widest},
+        "min_waves": lambda arch, name: RESIDENT_WAVES_PER_SIMD if name in arg_types else None,
+    }
