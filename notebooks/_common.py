@@ -8,12 +8,14 @@ Quantization itself goes through pyquant's public API only (``pyquant.quantize``
 from __future__ import annotations
 
 import json
+import math
 import os
 import unicodedata
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
+import numba
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -189,18 +191,14 @@ LINEARS = {
 }
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, below float32's resolution of GELU's output at these scales)
-    s = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
-    return s * y
+@numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+def _erf(x):  # pragma: no cover - compiled
+    return math.erf(x)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """BERT's exact (erf) GELU."""
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    """BERT's exact (erf) GELU, in the precision of ``x``."""
+    return x * (0.5 * (1.0 + _erf(x / x.dtype.type(np.sqrt(2.0)))))
 
 
 def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
