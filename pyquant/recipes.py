@@ -124,11 +124,9 @@ class ModelInfo:
     @property
     def is_70b(self) -> bool:
         """llama.cpp's LLM_TYPE_70B (the only model size the rules look at)."""
-        if self.n_layer != 80:
-            return False
         if self.arch == "llama":
-            return self.n_head != self.n_head_kv  # 80 layers without GQA is LLaMA-1 65B
-        return self.arch in ("qwen2", "deci")
+            return self.n_layer == 80 and self.n_head != self.n_head_kv  # 80 layers without GQA: LLaMA-1 65B
+        return {"qwen2": 80, "deci": 80, "olmo": 80, "jais2": 68}.get(self.arch) == self.n_layer
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], arch: str | None = None) -> ModelInfo:

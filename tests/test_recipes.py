@@ -510,3 +510,117 @@ def test_memory_is_bounded_by_a_chunk_not_the_tensor(tmp_path):
     # one 16 MiB float32 chunk and its 4.25 MiB of Q8_0 bytes, not 64 MiB of input and 17 MiB of output
     assert peak < 28 * 2**20, peak / 2**20
     assert GGUFFile(tmp_path / "q.gguf").info("blk.0.ffn_up.weight").nbytes == 4096 * 4096 // 32 * 34
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tiny models of each architecture, for llama-quantize itself as the whole-file oracle
+
+
+def tiny_model(arch: str, n_layer: int = 8) -> tuple[Metadata, list[tuple[str, tuple[int, ...], T]]]:
+    """Metadata and (name, numpy shape, type) of a small model laid out as llama.cpp's converter writes ``arch``.
+
+    2-D weights are F16, 1-D tensors (norms, biases) and BERT's position/token-type embeddings F32.
+    """
+    cfg = {  # n_embd, n_ff, n_head, n_kv, tied, extras
+        "llama": (256, 512, 8, 2, False, ()), "qwen2": (256, 512, 4, 4, True, ("qkv_bias",)),
+        "qwen3": (256, 512, 4, 2, False, ("qk_norm",)), "gemma": (256, 512, 4, 1, True, ()),
+        "gemma2": (256, 512, 4, 2, True, ("post_norms",)), "gemma3": (640, 2048, 4, 1, True, ("post_norms", "qk_norm")),
+        "phi3": (256, 512, 4, 4, False, ("qkv",)), "bert": (384, 1536, 12, 12, True, ("bert",)),
+    }[arch]
+    n_embd, n_ff, n_head, n_kv, tied, extras = cfg
+    hd = max(32, n_embd // n_head) if arch != "gemma3" else 256
+    n_vocab = 320
+    m = Metadata()
+    m.set("general.architecture", arch, V.STRING)
+    m.set("general.name", f"tiny-{arch}", V.STRING)
+    for k, v in (("context_length", 512), ("embedding_length", n_embd), ("block_count", n_layer),
+                 ("feed_forward_length", n_ff), ("attention.head_count", n_head), ("attention.head_count_kv", n_kv)):
+        m.set(f"{arch}.{k}", v, V.UINT32)
+    if arch == "gemma3" or arch == "gemma2" or arch == "gemma":
+        m.set(f"{arch}.attention.key_length", hd, V.UINT32)
+        m.set(f"{arch}.attention.value_length", hd, V.UINT32)
+    eps_key = "attention.layer_norm_epsilon" if arch == "bert" else "attention.layer_norm_rms_epsilon"
+    m.set(f"{arch}.{eps_key}", 1e-6, V.FLOAT32)
+    m.set("general.file_type", 1, V.UINT32)
+    F16, F32 = T.F16, T.F32
+    t = [("token_embd.weight", (n_vocab, n_embd), F16)]
+    if "bert" in extras:
+        t += [("position_embd.weight", (512, n_embd), F32), ("token_types.weight", (2, n_embd), F32),
+              ("token_embd_norm.weight", (n_embd,), F32), ("token_embd_norm.bias", (n_embd,), F32)]
+    else:
+        t.append(("output_norm.weight", (n_embd,), F32))
+    if not tied:
+        t.append(("output.weight", (n_vocab, n_embd), F16))
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        if "qkv" in extras:
+            t.append((b + "attn_qkv.weight", ((n_head + 2 * n_kv) * hd, n_embd), F16))
+        else:
+            t += [(b + "attn_q.weight", (n_head * hd, n_embd), F16), (b + "attn_k.weight", (n_kv * hd, n_embd), F16),
+                  (b + "attn_v.weight", (n_kv * hd, n_embd), F16)]
+        if "qkv_bias" in extras or "bert" in extras:
+            t += [(b + "attn_q.bias", (n_head * hd,), F32), (b + "attn_k.bias", (n_kv * hd,), F32),
+                  (b + "attn_v.bias", (n_kv * hd,), F32)]
+        if "qk_norm" in extras:
+            t += [(b + "attn_q_norm.weight", (hd,), F32), (b + "attn_k_norm.weight", (hd,), F32)]
+        t.append((b + "attn_output.weight", (n_embd, n_head * hd), F16))
+        if "bert" in extras:
+            t += [(b + "attn_output.bias", (n_embd,), F32), (b + "attn_output_norm.weight", (n_embd,), F32),
+                  (b + "attn_output_norm.bias", (n_embd,), F32), (b + "ffn_up.weight", (n_ff, n_embd), F16),
+                  (b + "ffn_up.bias", (n_ff,), F32), (b + "ffn_down.weight", (n_embd, n_ff), F16),
+                  (b + "ffn_down.bias", (n_embd,), F32), (b + "layer_output_norm.weight", (n_embd,), F32),
+                  (b + "layer_output_norm.bias", (n_embd,), F32)]
+            continue
+        t.append((b + "attn_norm.weight", (n_embd,), F32))
+        if "post_norms" in extras:
+            t += [(b + "post_attention_norm.weight", (n_embd,), F32), (b + "post_ffw_norm.weight", (n_embd,), F32)]
+        t += [(b + "ffn_norm.weight", (n_embd,), F32), (b + "ffn_down.weight", (n_embd, n_ff), F16)]
+        if arch == "phi3":
+            t.append((b + "ffn_up.weight", (2 * n_ff, n_embd), F16))  # gate and up fused
+        else:
+            t += [(b + "ffn_gate.weight", (n_ff, n_embd), F16), (b + "ffn_up.weight", (n_ff, n_embd), F16)]
+    return m, t
+
+
+def write_tiny(path: Path, arch: str, seed: int = 0) -> Path:
+    m, spec = tiny_model(arch)
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for name, shape, typ in spec:
+        x = rng.standard_normal(shape).astype(np.float32) * np.float32(0.05)
+        if name.endswith("norm.weight"):
+            x += 1
+        tensors[name] = pyquant.quantize(x, typ)
+    return save_gguf(path, tensors, m)
+
+
+ARCHS = ("llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "bert")
+ORACLE_RECIPES = ("Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0",
+                  "Q4_0", "Q4_1", "Q5_0", "Q5_1")
+
+
+def llama_quantize(binary: str, src: Path, dst: Path, recipe: str, imatrix: Path | None = None) -> None:
+    import subprocess
+
+    cmd = [binary] + (["--imatrix", str(imatrix)] if imatrix else []) + [str(src), str(dst), recipe, "1"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("LLAMA_QUANTIZE"),
+                    reason="set LLAMA_QUANTIZE to a llama-quantize binary to compare whole files with llama.cpp")
+@pytest.mark.parametrize("arch", ARCHS)
+def test_whole_files_equal_llama_quantize(tmp_path, arch):
+    """Same input, same recipe: llama-quantize's file and ours have the same tensors, types, order, bytes, metadata."""
+    import os
+
+    src = write_tiny(tmp_path / f"{arch}-f16.gguf", arch)
+    for recipe in ORACLE_RECIPES:
+        theirs, ours = tmp_path / f"{recipe}-llama.gguf", tmp_path / f"{recipe}-pyquant.gguf"
+        llama_quantize(os.environ["LLAMA_QUANTIZE"], src, theirs, recipe)
+        quantize_model(src, ours, recipe, progress=False, threads=1)
+        a, b = GGUFFile(theirs), GGUFFile(ours)
+        assert [(t.name, t.qtype, t.shape) for t in a.infos] == [(t.name, t.qtype, t.shape) for t in b.infos], recipe
+        for ti in a.infos:
+            assert np.array_equal(a.raw(ti), b.raw(b.info(ti.name))), (recipe, ti.name, ti.qtype)
+        assert list(a.metadata) == list(b.metadata) and a.metadata.types == b.metadata.types
