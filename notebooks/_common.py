@@ -11,9 +11,9 @@ import json
 import math
 import os
 import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
 
 import numba
 import numpy as np
@@ -116,7 +116,7 @@ def gemma_path() -> Path:
 class WordPiece:
     """The uncased BERT tokenizer of all-MiniLM-L6-v2, from its ``vocab.txt``."""
 
-    def __init__(self, vocab_file: Optional[Path] = None):
+    def __init__(self, vocab_file: Path | None = None):
         vocab_file = vocab_file or minilm_dir() / "vocab.txt"
         words = Path(vocab_file).read_text(encoding="utf-8").split("\n")
         self.vocab = {w: i for i, w in enumerate(words) if w}
@@ -216,7 +216,7 @@ def minilm_embed(W: Mapping[str, np.ndarray], ids: np.ndarray) -> np.ndarray:
 
 
 def minilm_block(W: Mapping[str, np.ndarray], i: int, h: np.ndarray, mask: np.ndarray,
-                 hook: Optional[Callable[[str, np.ndarray], None]] = None) -> np.ndarray:
+                 hook: Callable[[str, np.ndarray], None] | None = None) -> np.ndarray:
     """Encoder block ``i`` applied to hidden states ``h`` ``(batch, length, 384)``."""
     B, L, D = h.shape
     hd = D // N_HEADS
@@ -250,8 +250,8 @@ def minilm_pool(h: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def minilm_forward(W: Mapping[str, np.ndarray], ids: np.ndarray, mask: np.ndarray,
-                   hook: Optional[Callable[[str, np.ndarray], None]] = None,
-                   start: int = 0, h: Optional[np.ndarray] = None) -> np.ndarray:
+                   hook: Callable[[str, np.ndarray], None] | None = None,
+                   start: int = 0, h: np.ndarray | None = None) -> np.ndarray:
     """Sentence embeddings ``(batch, 384)`` (unit length) of all-MiniLM-L6-v2 computed in float32 numpy.
 
     ``W``: weights by safetensors name (swap any of them for a dequantized copy to measure its effect).

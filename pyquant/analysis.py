@@ -10,8 +10,8 @@ rounding.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -107,14 +107,14 @@ class ErrorReport:
     rel_rmse: float  # rmse / rms(x)
     max_abs: float
     snr_db: float
-    weighted_rmse: Optional[float] = None  # with the importance the report was asked for, if any
+    weighted_rmse: float | None = None  # with the importance the report was asked for, if any
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def error_report(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = None,
-                 importance: Optional[np.ndarray] = None) -> ErrorReport:
+def error_report(x: np.ndarray, qtype: QTypeLike, imatrix: np.ndarray | None = None,
+                 importance: np.ndarray | None = None) -> ErrorReport:
     """Quantize ``x`` to ``qtype`` (with ``imatrix`` if given), dequantize, and measure the error.
 
     ``importance`` (default: ``imatrix``) weights the columns for :attr:`ErrorReport.weighted_rmse`; pass it
@@ -139,8 +139,8 @@ def error_report(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] 
     )
 
 
-def compare_types(x: np.ndarray, qtypes: Iterable[QTypeLike], imatrix: Optional[np.ndarray] = None,
-                  importance: Optional[np.ndarray] = None) -> list[ErrorReport]:
+def compare_types(x: np.ndarray, qtypes: Iterable[QTypeLike], imatrix: np.ndarray | None = None,
+                  importance: np.ndarray | None = None) -> list[ErrorReport]:
     """:func:`error_report` for each type in ``qtypes``, in order."""
     return [error_report(x, t, imatrix=imatrix, importance=importance) for t in qtypes]
 
