@@ -16,6 +16,7 @@ from .common import JIT, PJIT, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
 from .search import get_scale_min_k4, make_qp_quants, nearest_int
 
 QK_K = 256
+i32 = np.int32
 Q2_K_BYTES = 84  # scales[16] qs[64] d dmin
 Q4_K_BYTES = 144  # d dmin scales[12] qs[128]
 Q5_K_BYTES = 176  # d dmin scales[12] qh[32] qs[128]
@@ -105,7 +106,6 @@ def dequantize_q4_k(data, out):
     nibble, 2k+1 from its high one): a body too big for LLVM to unroll into scalar code, so it vectorizes.
     """
     nb = out.shape[1] // QK_K
-    u8 = np.uint8
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
@@ -125,18 +125,19 @@ def dequantize_q4_k(data, out):
             qo = o + 16
             b = i * QK_K
             for l in range(32):
-                q0 = row[qo + l]
-                q1 = row[qo + 32 + l]
-                q2 = row[qo + 64 + l]
-                q3 = row[qo + 96 + l]
-                y[b + l] = d0 * f32(q0 & u8(15)) - m0
-                y[b + 32 + l] = d1 * f32(q0 >> u8(4)) - m1
-                y[b + 64 + l] = d2 * f32(q1 & u8(15)) - m2
-                y[b + 96 + l] = d3 * f32(q1 >> u8(4)) - m3
-                y[b + 128 + l] = d4 * f32(q2 & u8(15)) - m4
-                y[b + 160 + l] = d5 * f32(q2 >> u8(4)) - m5
-                y[b + 192 + l] = d6 * f32(q3 & u8(15)) - m6
-                y[b + 224 + l] = d7 * f32(q3 >> u8(4)) - m7
+                # int32 nibbles (uint8 shifts would be widened to 64-bit lanes)
+                q0 = i32(row[qo + l])
+                q1 = i32(row[qo + 32 + l])
+                q2 = i32(row[qo + 64 + l])
+                q3 = i32(row[qo + 96 + l])
+                y[b + l] = d0 * f32(i32(q0 & i32(15))) - m0
+                y[b + 32 + l] = d1 * f32(i32(q0 >> i32(4))) - m1
+                y[b + 64 + l] = d2 * f32(i32(q1 & i32(15))) - m2
+                y[b + 96 + l] = d3 * f32(i32(q1 >> i32(4))) - m3
+                y[b + 128 + l] = d4 * f32(i32(q2 & i32(15))) - m4
+                y[b + 160 + l] = d5 * f32(i32(q2 >> i32(4))) - m5
+                y[b + 192 + l] = d6 * f32(i32(q3 & i32(15))) - m6
+                y[b + 224 + l] = d7 * f32(i32(q3 >> i32(4))) - m7
 
 
 @njit(**PJIT)
@@ -144,7 +145,6 @@ def dequantize_q5_k(data, out):
     """ggml's dequantize_row_q5_K, rows in parallel (the loop shape of dequantize_q4_k; bit k of qh[l] is the
     fifth bit of sub-block k, moved to bit 4 with a constant shift)."""
     nb = out.shape[1] // QK_K
-    u8 = np.uint8
     for r in prange(out.shape[0]):
         row = data[r]
         y = out[r]
@@ -165,19 +165,19 @@ def dequantize_q5_k(data, out):
             qo = o + 48
             b = i * QK_K
             for l in range(32):
-                h = row[ho + l]
-                q0 = row[qo + l]
-                q1 = row[qo + 32 + l]
-                q2 = row[qo + 64 + l]
-                q3 = row[qo + 96 + l]
-                y[b + l] = d0 * f32((q0 & u8(15)) | ((h & u8(1)) << u8(4))) - m0
-                y[b + 32 + l] = d1 * f32((q0 >> u8(4)) | ((h & u8(2)) << u8(3))) - m1
-                y[b + 64 + l] = d2 * f32((q1 & u8(15)) | ((h & u8(4)) << u8(2))) - m2
-                y[b + 96 + l] = d3 * f32((q1 >> u8(4)) | ((h & u8(8)) << u8(1))) - m3
-                y[b + 128 + l] = d4 * f32((q2 & u8(15)) | (h & u8(16))) - m4
-                y[b + 160 + l] = d5 * f32((q2 >> u8(4)) | ((h & u8(32)) >> u8(1))) - m5
-                y[b + 192 + l] = d6 * f32((q3 & u8(15)) | ((h & u8(64)) >> u8(2))) - m6
-                y[b + 224 + l] = d7 * f32((q3 >> u8(4)) | ((h & u8(128)) >> u8(3))) - m7
+                h = i32(row[ho + l])
+                q0 = i32(row[qo + l])
+                q1 = i32(row[qo + 32 + l])
+                q2 = i32(row[qo + 64 + l])
+                q3 = i32(row[qo + 96 + l])
+                y[b + l] = d0 * f32(i32((q0 & i32(15)) | ((h & i32(1)) << i32(4)))) - m0
+                y[b + 32 + l] = d1 * f32(i32((q0 >> i32(4)) | ((h & i32(2)) << i32(3)))) - m1
+                y[b + 64 + l] = d2 * f32(i32((q1 & i32(15)) | ((h & i32(4)) << i32(2)))) - m2
+                y[b + 96 + l] = d3 * f32(i32((q1 >> i32(4)) | ((h & i32(8)) << i32(1)))) - m3
+                y[b + 128 + l] = d4 * f32(i32((q2 & i32(15)) | (h & i32(16)))) - m4
+                y[b + 160 + l] = d5 * f32(i32((q2 >> i32(4)) | ((h & i32(32)) >> i32(1)))) - m5
+                y[b + 192 + l] = d6 * f32(i32((q3 & i32(15)) | ((h & i32(64)) >> i32(2)))) - m6
+                y[b + 224 + l] = d7 * f32(i32((q3 >> i32(4)) | ((h & i32(128)) >> i32(3)))) - m7
 
 
 # ------------------------------------------------------------------------------------------------- searches
