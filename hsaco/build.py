@@ -276,15 +276,15 @@ def run_build(args) -> tuple[int, dict]:
         t0 = time.perf_counter()
         # nvcc jobs are the slow ones: start them first so they overlap the quick clang ones
         order = sorted(jobs, key=lambda j: j.vendor != "nvidia")
+        done = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            done = list(pool.map(Job.run, order))
+            for j in (f.result() for f in concurrent.futures.as_completed([pool.submit(Job.run, j) for j in order])):
+                done.append(j)
+                diag = j.diagnostics()
+                print(f"  {j.arch:<11} {'ok' if j.ok else 'FAILED':<6} {j.seconds:5.1f}s  {j.file}", flush=True)
+                if diag and (not j.ok or args.verbose):
+                    print("    " + diag.replace("\n", "\n    "), flush=True)
         failed = [j for j in done if not j.ok]
-        for j in done:
-            diag = j.diagnostics()
-            status = "ok" if j.ok else "FAILED"
-            print(f"  {j.arch:<11} {status:<6} {j.seconds:5.1f}s  {j.file}")
-            if diag and (not j.ok or args.verbose):
-                print("    " + diag.replace("\n", "\n    "))
         if failed:
             print(f"build failed for {', '.join(j.arch for j in failed)}", file=sys.stderr)
             return 1, {}

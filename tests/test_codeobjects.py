@@ -56,7 +56,7 @@ needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (set NVCC o
 
 
 def _build_args(out: Path, archs: list[str] | None = None) -> argparse.Namespace:
-    return argparse.Namespace(out=str(out), arch=archs, amd_only=False, nvidia_only=NVCC is None, check=False,
+    return argparse.Namespace(out=str(out), arch=archs, amd_only=False, nvidia_only=False, check=False,
                               jobs=os.cpu_count() or 2, verbose=False)
 
 
@@ -320,6 +320,9 @@ def test_occupancy_rules():
     assert co.amd_occupancy("gfx1102", 72, 0, 7, 0, 256) == 12
     assert co.amd_occupancy("gfx906", 24, 0, 96, 0, 256) == 8  # SGPR-limited on gfx9
     assert co.amd_occupancy("gfx942", 32, 0, 20, 32768, 256) == 2  # two 4-wave groups of 32 KiB LDS per CU
+    # 15 two-wave groups of 4368 bytes: 30 waves over 4 SIMDs, rounded up as LLVM does
+    assert co.amd_occupancy("gfx942", 62, 0, 44, 4368, 128) == 8
+    assert co.amd_occupancy("gfx1100", 68, 0, 20, 8720, 128) == 15  # 128 KiB per WGP: 15 four-wave groups
 
 
 # ---------------------------------------------------------------------------------------------- staleness

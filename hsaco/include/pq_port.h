@@ -57,10 +57,18 @@ PQ_INLINE pq_uint3 pq_thread_idx() {
 PQ_INLINE pq_uint3 pq_block_idx() {
     return {__builtin_amdgcn_workgroup_id_x(), __builtin_amdgcn_workgroup_id_y(), __builtin_amdgcn_workgroup_id_z()};
 }
+#if __has_builtin(__builtin_amdgcn_workgroup_size_x) && !defined(PQ_DISPATCH_PACKET_SIZES)
 PQ_INLINE pq_uint3 pq_block_dim() {
     return {(unsigned int)__builtin_amdgcn_workgroup_size_x(), (unsigned int)__builtin_amdgcn_workgroup_size_y(),
             (unsigned int)__builtin_amdgcn_workgroup_size_z()};
 }
+#else  // older clang (ROCm < 6.2): the workgroup sizes are 16-bit fields at bytes 4, 6, 8 of the dispatch packet
+PQ_INLINE pq_uint3 pq_block_dim() {
+    typedef const __attribute__((address_space(4))) uint16_t pq_packet_u16;
+    pq_packet_u16* p = (pq_packet_u16*)__builtin_amdgcn_dispatch_ptr();
+    return {p[2], p[3], p[4]};
+}
+#endif
 // The dispatch packet holds the grid size in work-items; HIP's gridDim is that over the workgroup size.
 PQ_INLINE pq_uint3 pq_grid_dim() {
     const pq_uint3 b = pq_block_dim();
@@ -140,7 +148,9 @@ PQ_INLINE int pq_dp4a(int a, int b, int c) {
 #define PQ_WARP_SIZE 32
 
 PQ_INLINE unsigned int pq_lane_id() {
-    return threadIdx.x & 31u;  // launch specs use blockDim.x multiples of 32 wherever lanes matter
+    unsigned int lane;
+    asm("mov.u32 %0, %%laneid;" : "=r"(lane));  // also right for 2-D blocks whose x is under 32
+    return lane;
 }
 PQ_INLINE int pq_shfl_xor_i32(int v, int mask) {
     return __shfl_xor_sync(0xffffffffu, v, mask, 32);
@@ -204,7 +214,7 @@ inline void __syncthreads() {
     ++pq_host_faults;
 }
 inline unsigned int pq_lane_id() {
-    return threadIdx.x % PQ_WARP_SIZE;
+    return (threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % PQ_WARP_SIZE;
 }
 inline int pq_shfl_xor_i32(int v, int) {
     ++pq_host_faults;

@@ -317,7 +317,9 @@ def _ceil_to(v: int, g: int) -> int:
 
 
 def amd_occupancy(arch: str, vgprs: int, agprs: int, sgprs: int, lds: int, workgroup: int) -> int:
-    """Theoretical waves per SIMD of a kernel (LLVM's rules: VGPR file and granule, SGPRs on gfx9, LDS)."""
+    """Theoretical waves per SIMD of a kernel: LLVM's GCNSubtarget::computeOccupancy (VGPR file and granule,
+    SGPRs on gfx9, LDS and barriers per workgroup), for kernels whose flat workgroup size ranges from 1 to
+    ``workgroup`` (``.max_flat_workgroup_size``; PQ_LAUNCH_BOUNDS and the default both start at 1)."""
     a = AMD_ARCH_INFO[arch]
     if a.unified:
         regs = _ceil_to(vgprs, 4) + agprs if agprs else vgprs
@@ -326,10 +328,33 @@ def amd_occupancy(arch: str, vgprs: int, agprs: int, sgprs: int, lds: int, workg
     waves = min(a.max_waves, a.vgpr_file // _ceil_to(max(regs, 1), a.granule))
     if a.sgpr_limited:
         waves = min(waves, 10 if sgprs <= 80 else 9 if sgprs <= 88 else 8 if sgprs <= 100 else 7)
-    if lds > 0:
-        groups = a.lds_per_cu // lds
-        waves = min(waves, groups * -(-workgroup // a.wave) // a.simds)
-    return waves
+    return min(waves, _occupancy_with_workgroup_sizes(a, lds, workgroup))
+
+
+def _occupancy_with_workgroup_sizes(a: AmdArch, lds: int, max_wg: int) -> int:
+    """LLVM's AMDGPUSubtarget::getOccupancyWithWorkGroupSizes(LDS, {1, max_wg}).second: the most waves per SIMD
+    that LDS and barriers allow, waves spread over the SIMDs as evenly as possible (so rounded up)."""
+    max_wgs_lds = a.lds_per_cu // max(lds, 1)
+    if max_wgs_lds == 0:
+        return 1
+    slots = a.max_waves * a.simds
+    barriers = 16 if a.wave == 64 else 32  # gfx9: 16 per CU; gfx10+ in WGP mode: 32
+
+    def props(wg: int) -> tuple[int, int, int]:
+        waves_per_wg = -(-wg // a.wave)
+        groups = slots if waves_per_wg == 1 else min(slots // waves_per_wg, barriers)
+        groups = min(groups, max_wgs_lds)
+        return waves_per_wg, groups, waves_per_wg * groups
+
+    min_wpw, max_groups, max_waves_cu = props(1)
+    _, _, min_waves_cu = props(max_wg)
+    if min_waves_cu >= max_waves_cu:
+        max_waves_cu = min_waves_cu
+    else:
+        spare = (slots - max_groups * min_wpw) // max_groups  # a larger group than 1 wave may fit more waves
+        if spare:
+            max_waves_cu += max_groups * min(spare, (max_wg - 1) // a.wave + 1 - min_wpw)
+    return max(1, min(-(-max_waves_cu // a.simds), a.max_waves))
 
 
 def resident_waves(arch: str, resident_threads: int) -> int:
