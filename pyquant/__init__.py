@@ -10,14 +10,16 @@ from typing import Optional
 import numpy as np
 from gguf import GGMLQuantizationType
 
+from . import analysis
 from .formats import QTypeLike, SUPPORTED, bits_per_weight, layout, qtype_of
+from .linear import linear
 from .quant import QuantizationError, dequantize, quantize_array
 from .tensor import QTensor
 
 __version__ = "0.1.0"
 __all__ = [
-    "GGMLQuantizationType", "QTensor", "QuantizationError", "SUPPORTED", "bits_per_weight", "dequantize",
-    "layout", "qtype_of", "quantize",
+    "GGMLQuantizationType", "QTensor", "analysis", "QuantizationError", "SUPPORTED", "bits_per_weight", "dequantize",
+    "layout", "linear", "qtype_of", "quantize",
 ]
 
 
