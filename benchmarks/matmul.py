@@ -1,0 +1,298 @@
+"""Benchmark ``pyquant.linear`` on a GPU (issue 4): every type, three weight shapes, n activation columns.
+
+    python benchmarks/matmul.py [--quick] [--out DIR] [--variants DIR]
+
+Per (type, shape, n): the GPU time of one ``linear`` call (activation quantization or conversion included),
+measured by replaying a CUDA graph of it (no Python launch overhead between kernels), median of several
+replay batches; weight GB/s (quantized weight bytes / time), TFLOP/s (2 m k n / time) and the ratio to ggml's
+own kernels on an H100 (shared/anchors/README.md: 4096 x 14336, n = 1, 8, 512). Same-run references: the
+device-to-device copy bandwidth and torch's cuBLAS fp16 ``W @ x``. For n > 8 both paths are timed (mat-vec
+passes, dequantize + GEMM) and "best" is the faster. ``--variants DIR`` also times tuning variants of the
+mat-vec kernels (cubins built by benchmarks/matmul_variants.py) on a subset.
+
+Weights are random bytes in each type's layout with finite, moderate scale fields (the timing does not depend
+on the values); the weights of the 4096 x 14336 4-bit types fit in the H100's 50 MB L2, as in ggml's run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pyquant  # noqa: E402
+from pyquant.device import launch_matmul as lm  # noqa: E402
+from pyquant.formats import SUPPORTED, layout, row_bytes  # noqa: E402
+
+SHAPES = ((4096, 14336), (14336, 4096), (28672, 8192))
+NS = (1, 2, 4, 8, 16, 64, 512)
+
+# ggml (test-backend-ops perf -o MUL_MAT, H100, 4096 x 14336): type -> (n=1 us, n=8 us, n=512 us)
+GGML_ANCHOR = {
+    "F16": (40.56, 47.34, 143.1), "BF16": (40.26, 47.10, 122.0), "Q4_0": (14.83, 35.72, 320.8),
+    "Q4_1": (13.18, 32.63, 353.7), "Q5_0": (19.04, 39.05, 361.1), "Q5_1": (20.34, 38.19, 386.9),
+    "Q8_0": (27.63, 46.06, 333.7), "Q2_K": (16.97, 59.29, 541.2), "Q3_K": (29.14, 65.73, 436.5),
+    "Q4_K": (18.01, 69.65, 357.0), "Q5_K": (20.48, 71.64, 377.3), "Q6_K": (30.05, 62.73, 429.1),
+}
+
+
+def random_weights(qtype, m: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(m, row_bytes) bytes of ``qtype`` with random quants and scale fields in [2^-10, 2^-4) (fp16/float)."""
+    lay = layout(qtype)
+    if not lay.is_quantized:
+        w = (rng.standard_normal((m, k), dtype=np.float32) * np.float32(0.05))
+        if lay.name == "F32":
+            return w.view(np.uint8).reshape(m, -1)
+        if lay.name == "F16":
+            return w.astype(np.float16).view(np.uint8).reshape(m, -1)
+        return (w.view(np.uint32) >> 16).astype(np.uint16).view(np.uint8).reshape(m, -1)
+    nb = k // lay.block_size
+    data = rng.integers(0, 256, size=(m, nb, lay.type_size), dtype=np.uint8)
+    for f in lay.fields:
+        if f.ctype == "half":
+            h = rng.uniform(2.0**-10, 2.0**-4, size=(m, nb, f.count)).astype(np.float16)
+            data[:, :, f.offset:f.offset + f.nbytes] = h.view(np.uint8).reshape(m, nb, -1)
+        elif f.ctype == "float":
+            v = rng.uniform(2.0**-10, 2.0**-4, size=(m, nb, f.count)).astype(np.float32)
+            data[:, :, f.offset:f.offset + f.nbytes] = v.view(np.uint8).reshape(m, nb, -1)
+    return data.reshape(m, nb * lay.type_size)
+
+
+class GraphTimer:
+    """Times work enqueued on a stream by capturing it into a CUDA graph and replaying it."""
+
+    def __init__(self, dev):
+        from cuda.bindings import driver
+
+        self.d = driver
+        self.dev = dev
+        self.stream = dev.stream()
+
+    def _ok(self, r, what):
+        err = r[0] if isinstance(r, tuple) else r
+        if int(err) != 0:
+            raise RuntimeError(f"{what}: {err}")
+        return r[1] if isinstance(r, tuple) and len(r) > 1 else None
+
+    def time_us(self, enqueue, target_ms: float = 3.0, batches: int = 7) -> float:
+        d, s = self.d, self.stream
+        enqueue(s)  # warm-up: module loads, scratch allocation, library handles
+        s.synchronize()
+        self._ok(d.cuStreamBeginCapture(s.handle, d.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "capture")
+        enqueue(s)
+        graph = self._ok(d.cuStreamEndCapture(s.handle), "end capture")
+        gexec = self._ok(d.cuGraphInstantiate(graph, 0), "instantiate")
+        try:
+            e0, e1 = self.dev.event(), self.dev.event()
+            e0.record(s)
+            self._ok(d.cuGraphLaunch(gexec, s.handle), "launch")
+            e1.record(s)
+            one = max(e1.elapsed_ms(e0), 1e-3)
+            reps = int(min(500, max(3, target_ms / one)))
+            times = []
+            for _ in range(batches):
+                e0.record(s)
+                for _ in range(reps):
+                    self._ok(d.cuGraphLaunch(gexec, s.handle), "launch")
+                e1.record(s)
+                times.append(e1.elapsed_ms(e0) * 1e3 / reps)
+            return statistics.median(times)
+        finally:
+            d.cuGraphExecDestroy(gexec)
+            d.cuGraphDestroy(graph)
+
+
+def torch_refs(shapes, ns, out_lines):
+    """Copy bandwidth and torch cuBLAS fp16 W @ x (median of 50 event-timed calls), same run."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    res = {}
+    a = torch.empty(256 * 2**20, dtype=torch.float32, device="cuda")
+    b = torch.empty_like(a)
+    for _ in range(3):
+        b.copy_(a)
+    torch.cuda.synchronize()
+    st, en = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    ts = []
+    for _ in range(10):
+        st.record()
+        b.copy_(a)
+        en.record()
+        en.synchronize()
+        ts.append(st.elapsed_time(en))
+    res["copy_GBps"] = 2 * a.numel() * 4 / (statistics.median(ts) * 1e-3) / 1e9
+    del a, b
+    for m, k in shapes:
+        w = torch.randn(m, k, dtype=torch.float16, device="cuda")
+        for n in ns:
+            x = torch.randn(k, n, dtype=torch.float16, device="cuda")
+            for _ in range(5):
+                w @ x
+            ts = []
+            for _ in range(50):
+                st.record()
+                w @ x
+                en.record()
+                en.synchronize()
+                ts.append(st.elapsed_time(en) * 1e3)
+            res[f"torch_f16_{m}x{k}_n{n}"] = statistics.median(ts)
+        del w
+    torch.cuda.empty_cache()
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="one shape, fewer types")
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--variants", default=None, help="directory of tuning-variant cubins (matmul_variants.py)")
+    ap.add_argument("--types", default=None)
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    dev = pyquant.device.get_device("gpu")
+    print(f"device: {dev!r}, {dev.properties.multiprocessors} SMs, L2 {dev.properties.l2_cache_bytes >> 20} MiB",
+          flush=True)
+    timer = GraphTimer(dev)
+    rng = np.random.default_rng(0)
+    types = [t for t in SUPPORTED if t.name not in ("Q8_1", "Q8_K")]  # ggml has no matmul on these two
+    if args.types:
+        types = [t for t in SUPPORTED if t.name in args.types.split(",")]
+    shapes = SHAPES[:1] if args.quick else SHAPES
+    t_start = time.time()
+    refs = {} if args.no_torch else torch_refs(shapes, NS, [])
+    print(f"references: {json.dumps({k: round(v, 2) for k, v in refs.items()})}", flush=True)
+
+    rows = []
+    for m, k in shapes:
+        for t in types:
+            data = random_weights(t, m, k, rng)
+            q = pyquant.QTensor(data, t, (m, k)).to(dev)
+            wbytes = m * row_bytes(t, k)
+            for n in NS:
+                x = dev.from_host(rng.standard_normal((n, k), dtype=np.float32))
+                out = dev.empty((n, m), "float32")
+                paths = ["mmv"] if n <= lm.MAX_NCOLS else ["mmv", "gemm"]
+                if n > 64:
+                    paths = ["gemm", "mmv"] if layout(t).is_quantized else ["gemm"]
+                res = {}
+                for p in paths:
+                    try:
+                        res[p] = timer.time_us(lambda s, p=p, x=x, q=q, out=out: pyquant.linear(x, q, out=out, path=p,
+                                                                                             stream=s))
+                    except Exception as e:  # noqa: BLE001 - report and go on
+                        print(f"  {t.name} {m}x{k} n={n} {p}: FAILED {e}", flush=True)
+                if not res:
+                    continue
+                best = min(res, key=res.get)
+                us = res[best]
+                row = {"type": t.name, "m": m, "k": k, "n": n, "us": us, "path": best,
+                       **{f"us_{p}": v for p, v in res.items()},
+                       "weight_GBps": wbytes / (us * 1e-6) / 1e9, "TFLOPs": 2 * m * k * n / (us * 1e-6) / 1e12}
+                anchor = GGML_ANCHOR.get(t.name)
+                if anchor and (m, k) == (4096, 14336) and n in (1, 8, 512):
+                    row["ggml_us"] = anchor[{1: 0, 8: 1, 512: 2}[n]]
+                    row["speedup_vs_ggml"] = row["ggml_us"] / us
+                tref = refs.get(f"torch_f16_{m}x{k}_n{n}")
+                if tref:
+                    row["torch_f16_us"] = tref
+                rows.append(row)
+                extra = f" ggml {row['ggml_us']:.1f} -> x{row['speedup_vs_ggml']:.2f}" if "ggml_us" in row else ""
+                print(f"{t.name:5s} {m:5d}x{k:5d} n={n:3d} {us:9.2f} us ({best:4s}) {row['weight_GBps']:7.0f} GB/s "
+                      f"{row['TFLOPs']:7.2f} TF{extra}" + "".join(f" {p}={v:.1f}" for p, v in res.items()), flush=True)
+                del x, out
+            del q
+    variants = run_variants(dev, timer, args.variants, rng) if args.variants else []
+    (out_dir / "matmul.json").write_text(json.dumps({"device": repr(dev), "refs": refs, "rows": rows,
+                                                    "variants": variants}, indent=1))
+    write_table(rows, refs, out_dir / "matmul.md", repr(dev))
+    print(f"total {time.time() - t_start:.0f}s", flush=True)
+    print((out_dir / "matmul.md").read_text())
+    return 0
+
+
+def write_table(rows, refs, path: Path, device: str) -> None:
+    lines = [f"device: {device}; same-run copy {refs.get('copy_GBps', float('nan')):.0f} GB/s (read + write)", ""]
+    lines.append("| type | m x k | n | us | path | weight GB/s | TFLOP/s | ggml us | vs ggml | torch f16 us |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        lines.append(
+            f"| {r['type']} | {r['m']}x{r['k']} | {r['n']} | {r['us']:.2f} | {r['path']} | {r['weight_GBps']:.0f} | "
+            f"{r['TFLOPs']:.2f} | {r.get('ggml_us', '')} | "
+            f"{format(r['speedup_vs_ggml'], '.2f') if 'speedup_vs_ggml' in r else ''} | "
+            f"{format(r['torch_f16_us'], '.1f') if 'torch_f16_us' in r else ''} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------- tuning variants
+
+
+def run_variants(dev, timer, directory, rng):
+    """Time the mat-vec kernels of each variant cubin (same kernels, other geometry) on a subset of cases."""
+    vdir = Path(directory)
+    cfgs = json.loads((vdir / "variants.json").read_text())
+    results = []
+    cases = [("Q4_0", 4096, 14336), ("Q8_0", 4096, 14336), ("Q4_K", 4096, 14336), ("Q6_K", 4096, 14336),
+             ("Q3_K", 4096, 14336), ("Q4_K", 28672, 8192), ("Q4_0", 28672, 8192), ("F16", 4096, 14336)]
+    weights = {}
+    for name, cfg in cfgs.items():
+        module = dev.backend.load_module((vdir / cfg["file"]).read_bytes(), "cubin")
+        for tname, m, k in cases:
+            t = pyquant.qtype_of(tname)
+            if (tname, m, k) not in weights:
+                weights[(tname, m, k)] = pyquant.QTensor(random_weights(t, m, k, rng), t, (m, k)).to(dev)
+            q = weights[(tname, m, k)]
+            st = q._device
+            kp = lm.padded_act(k) if layout(t).is_quantized else lm.padded(k)
+            for n in (1, 2, 4, 8):
+                x = dev.from_host(rng.standard_normal((n, k), dtype=np.float32))
+                out = dev.empty((n, m), "float32")
+                quantized = layout(t).is_quantized
+                if quantized:
+                    act = dev.empty((n * kp + n * kp // 32 * 4,), "uint8")
+                    nw, rpw = cfg["nwarps"][n - 1], cfg["rpw"][n - 1]
+                    fn = dev.backend.get_function(module, lm.mmvq_kernel_name(t, n))
+                else:
+                    act = dev.empty((n * kp * 4,), "uint8")
+                    nw, rpw = lm.MATVEC_F_NWARPS, cfg["frpw"][n - 1]
+                    fn = dev.backend.get_function(module, lm.mmvf_kernel_name(t, n))
+                grid = (math.ceil(m / rpw), 1, 1)
+                block = (nw * 32, 1, 1)
+                from pyquant.device.runtime import pack_args
+
+                margs = pack_args(lm.MMV_ARGS, (st.ptr, act.ptr, act.ptr + n * kp, out.ptr, m, k, st.row_stride,
+                                                kp, m))
+
+                def enqueue(s, quantized=quantized, x=x, act=act, fn=fn, grid=grid, block=block, margs=margs, n=n,
+                            k=k, kp=kp):
+                    if quantized:
+                        dev.launch(lm.quantize_spec("f32", n, k, True), (x.ptr, act.ptr, n, k, k, kp), s)
+                    else:
+                        dev.launch(lm.convert_spec("f32", "f32", n, k), (x.ptr, act.ptr, n, k, k, kp), s)
+                    dev.backend.launch(fn, grid, block, 0, s.handle, margs)
+
+                us = timer.time_us(enqueue)
+                wbytes = m * row_bytes(t, k)
+                results.append({"variant": name, "type": tname, "m": m, "k": k, "n": n, "us": us,
+                                "weight_GBps": wbytes / (us * 1e-6) / 1e9})
+                print(f"variant {name:8s} {tname:5s} {m}x{k} n={n}: {us:8.2f} us {wbytes / us / 1e3:7.0f} GB/s",
+                      flush=True)
+        dev.backend.unload_module(module)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Build tuning variants of the mat-vec kernels for NVIDIA (cubins), for benchmarks/matmul.py --variants.
+
+    python benchmarks/matmul_variants.py OUTDIR [--arch sm_90]
+
+Each variant is the matmul kernels (hsaco/kernels/{quantize_q8_1,mmvq}.hip) compiled with every tuning macro
+of hsaco/include/pq_matmul.h predefined (the header then skips its own table), plus ``variants.json`` giving
+each variant's geometry so the benchmark launches it right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# rpw / frpw: rows per block (every warp of the block holds them; the nwarps warps split the row length)
+VARIANTS = {
+    "base": dict(nwarps=[4] * 8, rpw=[2] * 8, upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
+    "r1": dict(nwarps=[4] * 8, rpw=[1, 1, 1, 2, 2, 2, 2, 2], upl=[2, 2, 1, 1, 1, 1, 1, 1], frpw=[1, 1, 2, 2, 2, 2, 2, 2]),
+    "r4": dict(nwarps=[4] * 8, rpw=[2, 2, 4, 4, 4, 4, 4, 4], upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 4, 4, 4, 8, 8, 8, 8]),
+    "w8": dict(nwarps=[8] * 8, rpw=[2] * 8, upl=[1] * 8, frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
+    "w2": dict(nwarps=[2] * 8, rpw=[2] * 8, upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
+    "u4": dict(nwarps=[4] * 8, rpw=[2] * 8, upl=[4, 2, 2, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
+}
+
+SOURCE = """#include "pq_port.h"
+#include "pq_blocks.h"
+#include "pq_launch.h"
+#include "kernels/quantize_q8_1.hip"
+#include "kernels/mmvq.hip"
+"""
+
+
+def defines(cfg: dict) -> list[str]:
+    out = []
+    for key, macro in (("nwarps", "PQ_MMVQ_NWARPS"), ("rpw", "PQ_MMVQ_RPW"), ("upl", "PQ_MMVQ_UPL"),
+                       ("frpw", "PQ_MMVF_RPW")):
+        out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
+    return out
+
+
+def build(name: str, cfg: dict, out: Path, arch: str) -> tuple[str, str]:
+    src = out / "variant.hip"
+    cubin = out / f"{name}.{arch}.cubin"
+    cmd = ["nvcc", "-x", "cu", "-std=c++17", "-O3", "--fmad=false", "-ftz=false", "-prec-div=true", "-cubin",
+           f"-arch={arch}", f"-I{ROOT / 'hsaco/include'}", f"-I{ROOT / 'hsaco'}", "-Xptxas=-v",
+           *defines(cfg), "-o", str(cubin), str(src)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"{name}: {r.stderr[-2000:]}")
+    spills = [ln for ln in r.stderr.splitlines() if "spill" in ln and " 0 bytes spill stores" not in ln]
+    return name, f"{len(spills)} kernels with spills"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--arch", default="sm_90")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "variant.hip").write_text(SOURCE)
+    meta = {}
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        for name, note in ex.map(lambda kv: build(kv[0], kv[1], out, args.arch), VARIANTS.items()):
+            print(name, note, flush=True)
+            meta[name] = dict(VARIANTS[name], file=f"{name}.{args.arch}.cubin")
+    (out / "variants.json").write_text(json.dumps(meta, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
