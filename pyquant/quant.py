@@ -22,7 +22,11 @@ def _rows_2d(x: np.ndarray) -> np.ndarray:
 
 
 def check_input(x: ArrayLike, qtype: GGMLQuantizationType) -> np.ndarray:
-    """Return ``x`` as a C-contiguous float32 array of at least one dimension, or raise."""
+    """Return ``x`` as a C-contiguous float32 array of at least one dimension, or raise.
+
+    Finiteness is not checked here: the kernels check each row as they quantize it (``bad``), and
+    :func:`quantize_array` raises through :func:`_raise_nonfinite`.
+    """
     arr = np.asarray(x)
     if not np.issubdtype(arr.dtype, np.floating):
         raise QuantizationError(
@@ -39,19 +43,21 @@ def check_input(x: ArrayLike, qtype: GGMLQuantizationType) -> np.ndarray:
         )
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: reported below
         x32 = np.ascontiguousarray(arr, dtype=np.float32)
-    rows = _rows_2d(x32)
-    finite = np.isfinite(rows).all(axis=1)
-    if not finite.all():
-        bad = int(np.argmin(finite))
-        where = np.unravel_index(bad, x32.shape[:-1]) if x32.ndim > 1 else ()
-        col = int(np.argmin(np.isfinite(rows[bad])))
-        val = rows[bad, col]
-        origin = " after conversion to float32" if arr.dtype.itemsize > 4 and np.isfinite(_rows_2d(arr)[bad, col]) else ""
-        raise QuantizationError(
-            f"input has a non-finite value{origin} ({val}) in row {tuple(int(i) for i in where) or 0}"
-            f" at column {col}; ggml leaves NaN/Inf undefined, so pyquant refuses them"
-        )
     return x32
+
+
+def _raise_nonfinite(arr: np.ndarray, x32: np.ndarray, bad: np.ndarray) -> None:
+    """Raise for the first row the kernel flagged; the column is found with numpy on that one row."""
+    rows = _rows_2d(x32)
+    b = int(np.argmax(bad))
+    where = np.unravel_index(b, x32.shape[:-1]) if x32.ndim > 1 else ()
+    col = int(np.argmin(np.isfinite(rows[b])))
+    val = rows[b, col]
+    origin = " after conversion to float32" if arr.dtype.itemsize > 4 and np.isfinite(_rows_2d(arr)[b, col]) else ""
+    raise QuantizationError(
+        f"input has a non-finite value{origin} ({val}) in row {tuple(int(i) for i in where) or 0}"
+        f" at column {col}; ggml leaves NaN/Inf undefined, so pyquant refuses them"
+    )
 
 
 def check_imatrix(imatrix: ArrayLike, n: int) -> np.ndarray:
@@ -87,10 +93,13 @@ def quantize_array(x: ArrayLike, qtype: QTypeLike, imatrix: Optional[ArrayLike] 
     rows = _rows_2d(x32)
     out = np.empty((rows.shape[0], n // lay.block_size * lay.type_size), dtype=np.uint8)
     if rows.shape[0]:
+        bad = np.zeros(rows.shape[0], dtype=np.uint8)
         if w is not None and k.imatrix == cpu.WEIGHTED:
-            k.quantize_imatrix(rows, w, out)
+            k.quantize_imatrix(rows, w, out, bad)
         else:
-            k.quantize(rows, out)
+            k.quantize(rows, out, bad)
+        if bad.any():
+            _raise_nonfinite(np.asarray(x), x32, bad)
     return out.reshape(x32.shape[:-1] + (out.shape[1],)), t, tuple(x32.shape)
 
 

@@ -36,7 +36,9 @@ TYPES = {
 def _quantize(qtype, x, w=None):
     q, qi, _ = TYPES[qtype]
     out = np.empty((x.shape[0], row_bytes(qtype, x.shape[1])), dtype=np.uint8)
-    q(x, out) if w is None else qi(x, w, out)
+    bad = np.ones(x.shape[0], dtype=np.uint8)
+    q(x, out, bad) if w is None else qi(x, w, out, bad)
+    assert not bad.any()
     return out
 
 

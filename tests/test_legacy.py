@@ -26,14 +26,16 @@ IDS = [t.name for t in LEGACY]
 
 
 def _quantize(x, t, w=None):
-    """Our bytes through the kernels directly (no input checks), as (rows, row_bytes)."""
+    """Our bytes through the kernels directly (no API checks), as (rows, row_bytes)."""
     x = np.ascontiguousarray(x, np.float32)
     out = np.empty((x.shape[0], x.shape[1] // 32 * layout(t).type_size), np.uint8)
     k = cpu.kernels(t)
+    bad = np.ones(x.shape[0], np.uint8)
     if w is not None and k.imatrix == cpu.WEIGHTED:
-        k.quantize_imatrix(x, np.ascontiguousarray(w, np.float32), out)
+        k.quantize_imatrix(x, np.ascontiguousarray(w, np.float32), out, bad)
     else:
-        k.quantize(x, out)
+        k.quantize(x, out, bad)
+    assert not bad.any()
     return out
 
 

@@ -2,9 +2,13 @@
 
 Every kernel is pure arithmetic over contiguous 2-D arrays and runs rows in parallel (``prange``):
 
-- ``quantize(x: float32[rows, n], out: uint8[rows, row_bytes])`` — ggml's ``quantize_row_<t>_ref``;
-- ``quantize_imatrix(x, w: float32[n], out)`` — ggml's ``quantize_<t>(…, quant_weights)``;
+- ``quantize(x: float32[rows, n], out: uint8[rows, row_bytes], bad: uint8[rows])`` — ggml's ``quantize_row_<t>_ref``;
+- ``quantize_imatrix(x, w: float32[n], out, bad)`` — ggml's ``quantize_<t>(…, quant_weights)``;
 - ``dequantize(data: uint8[rows, row_bytes], out: float32[rows, n])`` — ggml's ``dequantize_row_<t>``.
+
+A quantize kernel first scans each row for NaN/Inf (``common.row_bad``, in cache just before the row is
+quantized): it sets ``bad[r] = 1`` and leaves that row of ``out`` unwritten, else sets ``bad[r] = 0``.
+The caller raises on any bad row (ggml leaves non-finite input undefined) and discards ``out``.
 
 Shapes, dtypes, validation and error messages live in :mod:`pyquant.quant`, not here.
 """

@@ -153,3 +153,18 @@ def get_f32(data, pos):
         | (np.uint32(data[pos + 3]) << np.uint32(24))
     )
     return bits_f32(u)
+
+
+@njit(**JIT, inline="always")
+def row_bad(x, r, bad):
+    """True (and ``bad[r] = 1``) when row ``r`` of ``x`` holds a NaN or Inf; else ``bad[r] = 0``.
+
+    Every quantize kernel calls this first in its row loop and skips a bad row (ggml leaves NaN/Inf
+    undefined; :mod:`pyquant.quant` raises). A vectorizable scan of the float bits: exponent all ones.
+    """
+    xb = x[r].view(np.int32)
+    m = np.int32(0)
+    for j in range(xb.shape[0]):
+        m |= np.int32((xb[j] & np.int32(0x7F800000)) == np.int32(0x7F800000))
+    bad[r] = np.uint8(m)
+    return m != np.int32(0)

@@ -7,12 +7,14 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import IGNORED, Kernels, register
-from .common import PJIT, bf16_to_fp32, bits_f32, f32_bits, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16
+from .common import PJIT, row_bad, bf16_to_fp32, bits_f32, f32_bits, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16
 
 
 @njit(**PJIT)
-def quantize_rows_f32(x, out):
+def quantize_rows_f32(x, out, bad):
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         for i in range(x.shape[1]):
             u = f32_bits(x[r, i])
             for b in range(4):
@@ -34,8 +36,10 @@ def dequantize_rows_f32(data, out):
 
 
 @njit(**PJIT)
-def quantize_rows_f16(x, out):
+def quantize_rows_f16(x, out, bad):
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         for i in range(x.shape[1]):
             h = fp32_to_fp16(x[r, i])
             out[r, 2 * i] = np.uint8(h & 0xFF)
@@ -50,8 +54,10 @@ def dequantize_rows_f16(data, out):
 
 
 @njit(**PJIT)
-def quantize_rows_bf16(x, out):
+def quantize_rows_bf16(x, out, bad):
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         for i in range(x.shape[1]):
             h = fp32_to_bf16(x[r, i])
             out[r, 2 * i] = np.uint8(h & 0xFF)

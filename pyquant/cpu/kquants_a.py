@@ -14,7 +14,7 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import WEIGHTED, Kernels, register
-from .common import JIT, PJIT, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .common import JIT, PJIT, row_bad, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
 from .search import get_scale_min_k4, make_qp_quants, nearest_int
 
 QK_K = 256
@@ -383,11 +383,13 @@ def _q2_k_finish(x, xo, row, o, L, d_bits, dmin_bits):
 
 
 @njit(**PJIT)
-def quantize_q2_k(x, out):
+def quantize_q2_k(x, out, bad):
     """ggml's quantize_row_q2_K_ref, rows in parallel."""
     nb = x.shape[1] // QK_K
     q4scale = f32(15.0)
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
@@ -433,10 +435,12 @@ def quantize_q2_k(x, out):
 
 
 @njit(**PJIT)
-def quantize_imatrix_q2_k(x, qw, out):
+def quantize_imatrix_q2_k(x, qw, out, bad):
     """ggml's quantize_q2_K with quant_weights (quantize_row_q2_K_impl), rows in parallel."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
@@ -584,10 +588,12 @@ def _pack_q5_k(row, o, L):
 
 
 @njit(**PJIT)
-def quantize_q4_k(x, out):
+def quantize_q4_k(x, out, bad):
     """ggml's quantize_row_q4_K_ref, rows in parallel."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
@@ -604,10 +610,12 @@ def quantize_q4_k(x, out):
 
 
 @njit(**PJIT)
-def quantize_imatrix_q4_k(x, qw, out):
+def quantize_imatrix_q4_k(x, qw, out, bad):
     """ggml's quantize_q4_K with quant_weights (quantize_row_q4_K_impl), rows in parallel."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
@@ -626,10 +634,12 @@ def quantize_imatrix_q4_k(x, qw, out):
 
 
 @njit(**PJIT)
-def quantize_q5_k(x, out):
+def quantize_q5_k(x, out, bad):
     """ggml's quantize_row_q5_K_ref, rows in parallel."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)
@@ -646,10 +656,12 @@ def quantize_q5_k(x, out):
 
 
 @njit(**PJIT)
-def quantize_imatrix_q5_k(x, qw, out):
+def quantize_imatrix_q5_k(x, qw, out, bad):
     """ggml's quantize_q5_K with quant_weights (quantize_row_q5_K_impl), rows in parallel."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         row = out[r]
         L = np.empty(QK_K, np.uint8)

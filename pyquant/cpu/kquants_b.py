@@ -18,7 +18,7 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import UNSUPPORTED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .common import JIT, PJIT, row_bad, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
 from .search import GROUP_MAX_EPS, nearest_int
 
 QK_K = 256
@@ -67,11 +67,11 @@ NLANE = 24  # the first guess and is = -9..-1, 1..9: 19 candidate scales, padded
 
 
 @njit(**JIT, inline="always")
-def make_qx_quants_16(x, L, nmax, w, isc, slx, sl2):
-    """ggml's make_qx_quants(16, nmax, x, L, 1, w); isc, slx, sl2 are float32 scratch arrays of NLANE."""
-    amax, mx = _absmax(x, 16)
+def make_qx_quants_lanes(n, x, L, nmax, w, isc, slx, sl2):
+    """ggml's make_qx_quants(n, nmax, x, L, 1, w), its 19 candidate scales in lanes; isc, slx, sl2 are float32 scratch of NLANE."""
+    amax, mx = _absmax(x, n)
     if amax < GROUP_MAX_EPS:
-        for i in range(16):
+        for i in range(n):
             L[i] = 0
         return f32(0.0)
     fnmax = f32(nmax)
@@ -85,7 +85,7 @@ def make_qx_quants_16(x, L, nmax, w, isc, slx, sl2):
         sl2[p] = f32(0.0)
     lo = np.int32(-nmax)
     hi = np.int32(nmax - 1)
-    for i in range(16):
+    for i in range(n):
         xi = x[i]
         wi = w[i]
         wxi = wi * xi
@@ -102,9 +102,15 @@ def make_qx_quants_16(x, L, nmax, w, isc, slx, sl2):
             best = scale * slx[p]
             c = p
     ic = isc[c]
-    for i in range(16):
+    for i in range(n):
         L[i] = np.int32(nmax) + max(lo, min(hi, nearest_int(ic * x[i])))
     return scale
+
+
+@njit(**JIT, inline="always")
+def make_qx_quants_16(x, L, nmax, w, isc, slx, sl2):
+    """ggml's make_qx_quants(16, nmax, x, L, 1, w); isc, slx, sl2 are float32 scratch arrays of NLANE."""
+    return make_qx_quants_lanes(16, x, L, nmax, w, isc, slx, sl2)
 
 
 @njit(**JIT, inline="always")
@@ -211,10 +217,12 @@ def _q8_K_block(xs, b):
 
 
 @njit(**PJIT)
-def quantize_rows_q8_K(x, out):
+def quantize_rows_q8_K(x, out, bad):
     """ggml's quantize_row_q8_K_ref, one row per prange iteration."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         for i in range(nb):
             _q8_K_block(x[r, i * QK_K: (i + 1) * QK_K], out[r, i * Q8_K_BYTES: (i + 1) * Q8_K_BYTES])
 
@@ -312,10 +320,12 @@ def _q3_K_block_ref(xs, b, L, scales, w, wx, nl):
 
 
 @njit(**PJIT)
-def quantize_rows_q3_K(x, out):
+def quantize_rows_q3_K(x, out, bad):
     """ggml's quantize_row_q3_K_ref."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         L = np.empty(QK_K, dtype=np.int8)
         scales = np.empty(16, dtype=np.float32)
         w = np.empty(QK_K, dtype=np.float32)
@@ -352,10 +362,12 @@ def _q3_K_block_imatrix(xs, qw, b, L, scales, weight, sw, Ls, isc, slx, sl2):
 
 
 @njit(**PJIT)
-def quantize_imatrix_rows_q3_K(x, qw, out):
+def quantize_imatrix_rows_q3_K(x, qw, out, bad):
     """ggml's quantize_q3_K with quant_weights (quantize_row_q3_K_impl), row by row."""
     nb = x.shape[1] // QK_K
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         L = np.empty(QK_K, dtype=np.int8)
         scales = np.empty(16, dtype=np.float32)
         weight = np.empty(QK_K, dtype=np.float32)
@@ -463,16 +475,20 @@ def _q6_K_row(xr, qw, has_qw, o):
 
 
 @njit(**PJIT)
-def quantize_rows_q6_K(x, out):
+def quantize_rows_q6_K(x, out, bad):
     """ggml's quantize_row_q6_K_ref."""
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         _q6_K_row(x[r], x[r], False, out[r])
 
 
 @njit(**PJIT)
-def quantize_imatrix_rows_q6_K(x, qw, out):
+def quantize_imatrix_rows_q6_K(x, qw, out, bad):
     """ggml's quantize_q6_K with quant_weights (quantize_row_q6_K_impl), row by row."""
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         _q6_K_row(x[r], qw, True, out[r])
 
 

@@ -25,8 +25,9 @@ from numba import njit, prange
 
 from ..formats import layout
 from . import IGNORED, UNSUPPORTED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
-from .search import make_qkx3_quants, make_qx_quants
+from .common import JIT, PJIT, row_bad, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .kquants_b import NLANE, make_qx_quants_lanes
+from .search import make_qkx3_quants
 
 QK = 32  # every legacy type has 32-element blocks
 
@@ -294,11 +295,13 @@ def _levels_q4_0(x, r, out, ids, nb, qk, conv):
 
 
 @njit(**PJIT)
-def quantize_rows_q4_0(x, out):
+def quantize_rows_q4_0(x, out, bad):
     """ggml's quantize_row_q4_0_ref, row by row."""
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         qk = _qk(n, nb)
         ids = np.empty(nb, np.float32)
         small = True
@@ -328,11 +331,13 @@ def _levels_q4_1(x, r, out, mins, ids, nb, qk, conv):
 
 
 @njit(**PJIT)
-def quantize_rows_q4_1(x, out):
+def quantize_rows_q4_1(x, out, bad):
     """ggml's quantize_row_q4_1_ref, row by row."""
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         qk = _qk(n, nb)
         mins = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
@@ -368,11 +373,13 @@ def _levels_q5_0(x, r, out, ids, nb, qk, conv):
 
 
 @njit(**PJIT)
-def quantize_rows_q5_0(x, out):
+def quantize_rows_q5_0(x, out, bad):
     """ggml's quantize_row_q5_0_ref, row by row."""
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         qk = _qk(n, nb)
         ids = np.empty(nb, np.float32)
         small = True
@@ -405,11 +412,13 @@ def _levels_q5_1(x, r, out, mins, ids, nb, qk, conv):
 
 
 @njit(**PJIT)
-def quantize_rows_q5_1(x, out):
+def quantize_rows_q5_1(x, out, bad):
     """ggml's quantize_row_q5_1_ref, row by row."""
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         qk = _qk(n, nb)
         mins = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
@@ -440,11 +449,13 @@ def _levels_q8_0(x, r, out, ids, nb, qk, conv):
 
 
 @njit(**PJIT)
-def quantize_rows_q8_0(x, out):
+def quantize_rows_q8_0(x, out, bad):
     """ggml's quantize_row_q8_0_ref, row by row (quantize_q8_0 ignores an importance matrix)."""
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         qk = _qk(n, nb)
         ids = np.empty(nb, np.float32)
         small = True
@@ -475,11 +486,13 @@ def _levels_q8_1(x, r, out, ds, ids, nb, qk, conv):
 
 
 @njit(**PJIT)
-def quantize_rows_q8_1(x, out):
+def quantize_rows_q8_1(x, out, bad):
     """ggml's quantize_row_q8_1_ref, row by row."""
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         qk = _qk(n, nb)
         ds = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
@@ -501,29 +514,36 @@ def quantize_rows_q8_1(x, out):
 
 
 @njit(**PJIT)
-def quantize_rows_q4_0_imatrix(x, w, out):
-    """ggml's quantize_q4_0 with quant_weights (quantize_row_q4_0_impl): make_qx_quants on weighted blocks."""
+def quantize_rows_q4_0_imatrix(x, w, out, bad):
+    """ggml's quantize_q4_0 with quant_weights (quantize_row_q4_0_impl): make_qx_quants (lane-parallel) on weighted blocks."""
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.int8)
+        isc = np.empty(NLANE, np.float32)
+        slx = np.empty(NLANE, np.float32)
+        sl2 = np.empty(NLANE, np.float32)
         sigma2 = _sigma2(xr)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q4_0_B
             _block_weights(xr, base, w, sigma2, weight)
-            d = make_qx_quants(QK, 8, xr[base : base + QK], L, 1, weight, True)
+            d = make_qx_quants_lanes(QK, xr[base : base + QK], L, 8, weight, isc, slx, sl2)
             _put_half(out, r, p + Q4_0_D, d)
             for j in range(QK // 2):
                 out[r, p + Q4_0_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
 
 
 @njit(**PJIT)
-def quantize_rows_q4_1_imatrix(x, w, out):
+def quantize_rows_q4_1_imatrix(x, w, out, bad):
     """ggml's quantize_q4_1 with quant_weights (quantize_row_q4_1_impl): make_qkx3_quants on weighted blocks."""
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.uint8)
@@ -542,19 +562,24 @@ def quantize_rows_q4_1_imatrix(x, w, out):
 
 
 @njit(**PJIT)
-def quantize_rows_q5_0_imatrix(x, w, out):
-    """ggml's quantize_q5_0 with quant_weights (quantize_row_q5_0_impl): make_qx_quants on weighted blocks."""
+def quantize_rows_q5_0_imatrix(x, w, out, bad):
+    """ggml's quantize_q5_0 with quant_weights (quantize_row_q5_0_impl): make_qx_quants (lane-parallel) on weighted blocks."""
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.int8)
+        isc = np.empty(NLANE, np.float32)
+        slx = np.empty(NLANE, np.float32)
+        sl2 = np.empty(NLANE, np.float32)
         sigma2 = _sigma2(xr)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q5_0_B
             _block_weights(xr, base, w, sigma2, weight)
-            d = make_qx_quants(QK, 16, xr[base : base + QK], L, 1, weight, True)
+            d = make_qx_quants_lanes(QK, xr[base : base + QK], L, 16, weight, isc, slx, sl2)
             _put_half(out, r, p + Q5_0_D, d)
             qh = np.uint32(0)
             for j in range(QK // 2):
@@ -566,10 +591,12 @@ def quantize_rows_q5_0_imatrix(x, w, out):
 
 
 @njit(**PJIT)
-def quantize_rows_q5_1_imatrix(x, w, out):
+def quantize_rows_q5_1_imatrix(x, w, out, bad):
     """ggml's quantize_q5_1 with quant_weights (quantize_row_q5_1_impl): make_qkx3_quants on weighted blocks."""
     nb = x.shape[1] // QK
     for r in prange(x.shape[0]):
+        if row_bad(x, r, bad):
+            continue
         xr = x[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.uint8)
