@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GGMLQuantizationType", "QTensor", "analysis", "QuantizationError", "SUPPORTED", "bits_per_weight", "dequantize",
     "layout", "linear", "qtype_of", "quantize",
+    "load_gguf", "save_gguf", "open_gguf", "quantize_model", "dequantize_model", "load_imatrix",
 ]
 
 
@@ -31,3 +32,18 @@ def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = No
     """
     data, t, shape = quantize_array(x, qtype, imatrix)
     return QTensor(data, t, shape)
+
+
+_LAZY = {
+    "load_gguf": "gguf_io", "save_gguf": "gguf_io", "open_gguf": "gguf_io",
+    "quantize_model": "recipes", "dequantize_model": "recipes", "load_imatrix": "imatrix",
+}
+
+
+def __getattr__(name: str):
+    """GGUF and whole-model functions, imported on first use (``import pyquant`` stays light)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'pyquant' has no attribute {name!r}")
