@@ -7,7 +7,7 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import IGNORED, Kernels, register
-from .common import PJIT, row_bad, bf16_to_fp32, bits_f32, f32_bits, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16
+from .common import PJIT, bf16_to_fp32, bits_f32, f32_bits, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16, row_bad
 
 
 @njit(**PJIT)

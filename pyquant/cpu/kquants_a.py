@@ -14,7 +14,7 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import WEIGHTED, Kernels, register
-from .common import JIT, PJIT, row_bad, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .common import JIT, PJIT, f32, f32_bits, fp16_to_fp32, fp32_to_fp16, row_bad
 from .search import get_scale_min_k4, make_qp_quants, nearest_int
 
 QK_K = 256

@@ -18,7 +18,7 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import UNSUPPORTED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, row_bad, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16, row_bad
 from .search import GROUP_MAX_EPS, nearest_int
 
 QK_K = 256

@@ -25,7 +25,7 @@ from numba import njit, prange
 
 from ..formats import layout
 from . import IGNORED, UNSUPPORTED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, row_bad, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16, row_bad
 from .kquants_b import NLANE, make_qx_quants_lanes
 from .search import make_qkx3_quants
 
