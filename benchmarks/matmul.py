@@ -185,9 +185,10 @@ def main() -> int:
             for n in NS:
                 x = dev.from_host(rng.standard_normal((n, k), dtype=np.float32))
                 out = dev.empty((n, m), "float32")
-                paths = ["mmv"] if n <= lm.MAX_NCOLS else ["mmv", "gemm"]
+                quantized = layout(t).is_quantized
+                paths = ["mmv"] if n <= lm.MAX_NCOLS and (quantized or n == 1) else ["mmv", "gemm"]
                 if n > 64:
-                    paths = ["gemm", "mmv"] if layout(t).is_quantized else ["gemm"]
+                    paths = ["gemm", "mmv"] if quantized else ["gemm"]
                 res = {}
                 for p in paths:
                     try:
@@ -209,8 +210,12 @@ def main() -> int:
                 tref = refs.get(f"torch_f16_{m}x{k}_n{n}")
                 if tref:
                     row["torch_f16_us"] = tref
+                if quantized and (m, k) == (4096, 14336) and n in (1, 8):
+                    row.update(kernel_split(dev, timer, q, x, n, m, k))
                 rows.append(row)
                 extra = f" ggml {row['ggml_us']:.1f} -> x{row['speedup_vs_ggml']:.2f}" if "ggml_us" in row else ""
+                if "us_matvec_only" in row:
+                    extra += f" [quantize {row['us_quantize_only']:.1f} + matvec {row['us_matvec_only']:.1f}]"
                 print(f"{t.name:5s} {m:5d}x{k:5d} n={n:3d} {us:9.2f} us ({best:4s}) {row['weight_GBps']:7.0f} GB/s "
                       f"{row['TFLOPs']:7.2f} TF{extra}" + "".join(f" {p}={v:.1f}" for p, v in res.items()), flush=True)
                 del x, out
@@ -222,6 +227,20 @@ def main() -> int:
     print(f"total {time.time() - t_start:.0f}s", flush=True)
     print((out_dir / "matmul.md").read_text())
     return 0
+
+
+def kernel_split(dev, timer, q, x, n, m, k) -> dict:
+    """The two kernels of one mat-vec call timed apart: activation quantization and the mat-vec itself."""
+    ka = lm.padded_act(k)
+    act = dev.empty((n * ka + n * ka // 32 * 4,), "uint8")
+    out = dev.empty((n, m), "float32")
+    st = q._device
+    qspec = lm.quantize_spec("f32", n, k, True)
+    mspec = lm.matvec_spec(q.qtype, n, m, dev.arch)
+    dev.launch(qspec, (x.ptr, act.ptr, n, k, k, ka))
+    margs = (st.ptr, act.ptr, act.ptr + n * ka, out.ptr, m, k, st.row_stride, ka, m)
+    return {"us_quantize_only": timer.time_us(lambda s: dev.launch(qspec, (x.ptr, act.ptr, n, k, k, ka), s)),
+            "us_matvec_only": timer.time_us(lambda s: dev.launch(mspec, margs, s))}
 
 
 def write_table(rows, refs, path: Path, device: str) -> None:

@@ -26,6 +26,27 @@ if [ "${MATMUL_TESTS:-1}" != 0 ]; then
   timeout "${MATMUL_TEST_TIMEOUT:-200}" python3 -m pytest -q -m gpu tests/test_linear_gpu.py -p no:cacheprovider \
     2>&1 | tee "$OUT/tests.log" | tail -25
 fi
+# ggml's own kernels side by side (ORACLE.md): GGML=1 builds test-backend-ops from the carried source
+# (.device/ggml: the ggml-python 0.0.45 sdist's vendor/ggml, CPU and CUDA back ends only) in the background
+# while the benchmark runs, then times MUL_MAT 4096 x 14336, n = 1, 8, 512 for our types.
+if [ "${GGML:-0}" = 1 ] && [ -d .device/ggml ]; then
+  ( cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_CUDA_FA=OFF -DGGML_CUDA_NCCL=OFF -DGGML_BUILD_TESTS=ON \
+      -DGGML_BUILD_EXAMPLES=OFF > "$OUT/ggml-build.log" 2>&1 \
+    && nice cmake --build /tmp/ggml-build --target test-backend-ops -j 14 >> "$OUT/ggml-build.log" 2>&1; \
+    echo "ggml build rc=$?" >> "$OUT/ggml-build.log" ) &
+  GGML_PID=$!
+fi
 VARIANTS=()
 [ -f .device/variants/variants.json ] && VARIANTS=(--variants .device/variants)
 python3 benchmarks/matmul.py --out "$OUT" "${VARIANTS[@]}" ${MATMUL_BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log" | tail -150
+if [ -n "${GGML_PID:-}" ]; then
+  wait "$GGML_PID"
+  tail -3 "$OUT/ggml-build.log"
+  TBO=$(find /tmp/ggml-build -name test-backend-ops -type f -perm -u+x | head -1)
+  if [ -n "$TBO" ]; then
+    timeout "${GGML_PERF_TIMEOUT:-150}" "$TBO" perf -o MUL_MAT -b CUDA0 \
+      -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
+      2>&1 | tee "$OUT/ggml-perf.log" | grep -E "MUL_MAT|Backend" | tail -40
+  fi
+fi

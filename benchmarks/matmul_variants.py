@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     "base": dict(nwarps=[4] * 8, rpw=[2] * 8, upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
     "r1": dict(nwarps=[4] * 8, rpw=[1, 1, 1, 2, 2, 2, 2, 2], upl=[2, 2, 1, 1, 1, 1, 1, 1], frpw=[1, 1, 2, 2, 2, 2, 2, 2]),
-    "r4": dict(nwarps=[4] * 8, rpw=[2, 2, 4, 4, 4, 4, 4, 4], upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 4, 4, 4, 8, 8, 8, 8]),
+    "r4": dict(nwarps=[4] * 8, rpw=[2, 2, 4, 4, 4, 4, 4, 4], upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 4, 4, 4, 4, 4, 4, 4]),
     "w8": dict(nwarps=[8] * 8, rpw=[2] * 8, upl=[1] * 8, frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
     "w2": dict(nwarps=[2] * 8, rpw=[2] * 8, upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
     "u4": dict(nwarps=[4] * 8, rpw=[2] * 8, upl=[4, 2, 2, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
@@ -41,7 +41,7 @@ def defines(cfg: dict) -> list[str]:
     for key, macro in (("nwarps", "PQ_MMVQ_NWARPS"), ("rpw", "PQ_MMVQ_RPW"), ("upl", "PQ_MMVQ_UPL"),
                        ("frpw", "PQ_MMVF_RPW")):
         out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
-    return out
+    return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}"]
 
 
 def build(name: str, cfg: dict, out: Path, arch: str) -> tuple[str, str]:

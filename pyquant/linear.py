@@ -31,8 +31,14 @@ from .tensor import QTensor
 PATHS = ("auto", "mmv", "gemm")
 
 
-def linear(x: Any, w: QTensor, *, path: str = "auto", gemm_dtype: str = "float16") -> Any:
-    """``x @ w.T`` (see the module docstring). ``path``: ``"auto"``, or force ``"mmv"`` / ``"gemm"`` (GPU)."""
+def linear(x: Any, w: QTensor, *, out: Any = None, path: str = "auto", gemm_dtype: str = "float16",
+           stream: Any = None) -> Any:
+    """``x @ w.T`` (see the module docstring).
+
+    ``out``: where to write the result (GPU: a C-contiguous float32 device array of shape ``(..., out)``;
+    CPU: a float32 NumPy array of that shape). ``path`` (GPU): ``"auto"``, or force ``"mmv"`` / ``"gemm"``.
+    ``stream`` (GPU): a ``pyquant.device.Stream`` to queue the work on (default: the legacy default stream).
+    """
     if not isinstance(w, QTensor):
         raise TypeError(f"w must be a pyquant.QTensor of shape (out, in), got {type(w).__name__}")
     if len(w.shape) != 2:
@@ -40,14 +46,14 @@ def linear(x: Any, w: QTensor, *, path: str = "auto", gemm_dtype: str = "float16
     if path not in PATHS:
         raise ValueError(f"path must be one of {', '.join(PATHS)}, got {path!r}")
     if w._device is None:
-        return _linear_cpu(x, w)
-    return _linear_device(x, w, path, gemm_dtype)
+        return _linear_cpu(x, w, out)
+    return _linear_device(x, w, out, path, gemm_dtype, stream)
 
 
 # ---------------------------------------------------------------------------------------------- CPU
 
 
-def _linear_cpu(x: Any, w: QTensor) -> np.ndarray:
+def _linear_cpu(x: Any, w: QTensor, out: Any) -> np.ndarray:
     from .cpu.linear import linear as cpu_linear
 
     if hasattr(x, "__cuda_array_interface__") or hasattr(x, "__dlpack_device__") and not isinstance(x, np.ndarray):
@@ -59,21 +65,27 @@ def _linear_cpu(x: Any, w: QTensor) -> np.ndarray:
     if xa.ndim == 0 or xa.shape[-1] != k:
         raise ValueError(f"x must have shape (..., {k}) to meet w of shape {w.shape}, got {xa.shape}")
     lead = xa.shape[:-1]
-    y = cpu_linear(xa.reshape(-1, k), w.data.reshape(m, -1), w.qtype, k)
-    return y.reshape(lead + (m,))
+    if out is not None:
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != lead + (m,) or \
+                not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array of shape {lead + (m,)}")
+    y = cpu_linear(xa.reshape(-1, k), w.data.reshape(m, -1), w.qtype, k,
+                   out=None if out is None else out.reshape(-1, m))
+    return y.reshape(lead + (m,)) if out is None else out
 
 
 # ---------------------------------------------------------------------------------------------- GPU
 
-_scratch: dict[tuple[int, str], Any] = {}
+_scratch: dict[tuple[int, int, str], Any] = {}
 _scratch_lock = threading.Lock()
 
 
-def _scratch_buffer(dev: Any, name: str, nbytes: int) -> int:
-    """A per-device scratch allocation reused across calls (stream order keeps reuse safe); grows as needed."""
+def _scratch_buffer(dev: Any, stream: Any, name: str, nbytes: int) -> int:
+    """Scratch memory per (device, stream), reused across calls: work queued on one stream runs in order, so
+    a later call overwrites it only after the earlier one is done. Grows as needed."""
     from .device.memory import DeviceBuffer
 
-    key = (id(dev), name)
+    key = (id(dev), 0 if stream is None else stream.int_handle, name)
     with _scratch_lock:
         buf = _scratch.get(key)
         if buf is None or buf.nbytes < nbytes:
@@ -115,7 +127,7 @@ def _row_stride(xa: Any, k: int) -> int:
     return stride // item
 
 
-def _linear_device(x: Any, w: QTensor, path: str, gemm_dtype: str) -> Any:
+def _linear_device(x: Any, w: QTensor, out: Any, path: str, gemm_dtype: str, stream: Any) -> Any:
     from .device import blas, launch
     from .device import launch_matmul as lm
     from .device.memory import DeviceArray, dtype_of
@@ -131,7 +143,12 @@ def _linear_device(x: Any, w: QTensor, path: str, gemm_dtype: str) -> Any:
         raise ValueError(f"x must have shape (..., {k}) to meet w of shape {w.shape}, got {xa.shape}")
     lead = xa.shape[:-1]
     n = math.prod(lead)
-    out = DeviceArray.empty(dev, lead + (m,), "float32")
+    if out is None:
+        out = DeviceArray.empty(dev, lead + (m,), "float32")
+    else:
+        out = _device_x(out, dev) if not isinstance(out, np.ndarray) else None
+        if out is None or out.dtype.name != "float32" or out.shape != lead + (m,) or not out.is_c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 device array of shape {lead + (m,)}")
     if n == 0 or m == 0:
         return out
     xs = _row_stride(xa, k)
@@ -144,21 +161,22 @@ def _linear_device(x: Any, w: QTensor, path: str, gemm_dtype: str) -> Any:
 
     if path == "mmv":
         if lay.is_quantized:
-            act = _scratch_buffer(dev, "act", n * kp + n * (kp // 32) * 4)
-            dev.launch(lm.quantize_spec(xd, n, k, True), (xa.ptr, act, n, k, xs, kp))
-            aq, ads = act, act + n * kp
+            ka = lm.padded_act(k)
+            act = _scratch_buffer(dev, stream, "act", n * ka + n * (ka // 32) * 4)
+            dev.launch(lm.quantize_spec(xd, n, k, True), (xa.ptr, act, n, k, xs, ka), stream)
+            aq, ads = act, act + n * ka
             for c0 in range(0, n, lm.MAX_NCOLS):
                 nc = min(lm.MAX_NCOLS, n - c0)
                 dev.launch(lm.matvec_spec(w.qtype, nc, m, arch),
-                           (st.ptr, aq + c0 * kp, ads + c0 * (kp // 32) * 4, out.ptr + c0 * m * 4, m, k,
-                            st.row_stride, kp, m))
+                           (st.ptr, aq + c0 * ka, ads + c0 * (ka // 32) * 4, out.ptr + c0 * m * 4, m, k,
+                            st.row_stride, ka, m), stream)
         else:
-            xf = _scratch_buffer(dev, "xf32", n * kp * 4)
-            dev.launch(lm.convert_spec(xd, "f32", n, k), (xa.ptr, xf, n, k, xs, kp))
+            xf = _scratch_buffer(dev, stream, "xf32", n * kp * 4)
+            dev.launch(lm.convert_spec(xd, "f32", n, k), (xa.ptr, xf, n, k, xs, kp), stream)
             for c0 in range(0, n, lm.MAX_NCOLS):
                 nc = min(lm.MAX_NCOLS, n - c0)
                 dev.launch(lm.matvec_spec(w.qtype, nc, m, arch),
-                           (st.ptr, xf + c0 * kp * 4, 0, out.ptr + c0 * m * 4, m, k, st.row_stride, kp, m))
+                           (st.ptr, xf + c0 * kp * 4, 0, out.ptr + c0 * m * 4, m, k, st.row_stride, kp, m), stream)
         return out
 
     # GEMM: A = the weights as 16-bit (or float32) rows, B = the activations converted to the same type
@@ -166,14 +184,14 @@ def _linear_device(x: Any, w: QTensor, path: str, gemm_dtype: str) -> Any:
         gd = _X_DTYPES[dtype_of(gemm_dtype).name]
         if gd == "f32":
             raise ValueError("gemm_dtype must be float16 or bfloat16 for quantized weights")
-        a = _scratch_buffer(dev, "wdeq", m * k * 2)
-        dev.launch(launch.dequantize_spec(w.qtype, gd, m, k), (st.ptr, a, m, k, st.row_stride))
+        a = _scratch_buffer(dev, stream, "wdeq", m * k * 2)
+        dev.launch(launch.dequantize_spec(w.qtype, gd, m, k), (st.ptr, a, m, k, st.row_stride), stream)
         lda = k
     else:
         gd = {"F32": "f32", "F16": "f16", "BF16": "bf16"}[lay.name]
         a = st.ptr
         lda = st.row_stride // lay.type_size
-    b = _scratch_buffer(dev, "xgemm", n * kp * (4 if gd == "f32" else 2))
-    dev.launch(lm.convert_spec(xd, gd, n, k), (xa.ptr, b, n, k, xs, kp))
-    blas.gemm(dev, a, b, out.ptr, m, n, k, lda, kp, m, gd)
+    b = _scratch_buffer(dev, stream, "xgemm", n * kp * (4 if gd == "f32" else 2))
+    dev.launch(lm.convert_spec(xd, gd, n, k), (xa.ptr, b, n, k, xs, kp), stream)
+    blas.gemm(dev, a, b, out.ptr, m, n, k, lda, kp, m, gd, None if stream is None else stream.int_handle)
     return out

@@ -99,8 +99,7 @@ def test_launch_specs_cover_every_type_and_family():
         for t in SUPPORTED:
             for c in range(1, lm.MAX_NCOLS + 1):
                 spec = lm.matvec_spec(t, c, 1000, arch)
-                rows = (lm.MATVEC_F_NWARPS * tune.f_rows_per_warp[c - 1] if not layout(t).is_quantized
-                        else tune.nwarps[c - 1] * tune.rows(t, c))
+                rows = tune.f_rows_per_warp[c - 1] if not layout(t).is_quantized else tune.rows(t, c)
                 assert spec.grid[0] * rows >= 1000 > (spec.grid[0] - 1) * rows
                 assert spec.block[0] % tune.warp == 0 and spec.kernel in lm.matmul_kernel_names()
     with pytest.raises(ValueError):
@@ -144,8 +143,9 @@ def test_quantize_q8_1_kernel_is_the_cpu_bytes(gpu, x_dtype, k):
     np.testing.assert_array_equal(plain[:, : k // 32].reshape(n, -1), cpu)
     assert not plain[:, k // 32:].any()
     split = gpu.quantize_q8_1_as(xin, x_dtype, split=True)
-    qs = split[: n * kp].reshape(n, kp).view(np.int8)
-    ds = split[n * kp:].view(np.uint32).reshape(n, kp // 32)
+    ka = lm.padded_act(k)
+    qs = split[: n * ka].reshape(n, ka // 1024, 2, 32, 16).transpose(0, 1, 3, 2, 4).reshape(n, ka).view(np.int8)
+    ds = split[n * ka:].view(np.uint32).reshape(n, ka // 32)
     blocks = cpu.reshape(n, k // 32, 36)
     np.testing.assert_array_equal(qs[:, :k], blocks[:, :, 4:].reshape(n, k).view(np.int8))
     assert not qs[:, k:].any() and not ds[:, k // 32:].any()

@@ -10,18 +10,20 @@
 // at most 128 registers a thread on NVIDIA
 #define PQ_MATMUL_RESIDENT (16 * PQ_WARP_SIZE)
 
+// A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* macro itself (benchmarks/matmul.py's tuning variants)
+#ifndef PQ_MMVQ_NWARPS_1
 #if defined(PQ_NVIDIA)  // nvidia
 #define PQ_MATMUL_FAMILY "nvidia"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
-#define PQ_MMVQ_NWARPS_1 4
-#define PQ_MMVQ_NWARPS_2 4
-#define PQ_MMVQ_NWARPS_3 4
-#define PQ_MMVQ_NWARPS_4 4
-#define PQ_MMVQ_NWARPS_5 4
-#define PQ_MMVQ_NWARPS_6 4
-#define PQ_MMVQ_NWARPS_7 4
-#define PQ_MMVQ_NWARPS_8 4
-#define PQ_MMVQ_RPW_1 1
+#define PQ_MMVQ_NWARPS_1 2
+#define PQ_MMVQ_NWARPS_2 2
+#define PQ_MMVQ_NWARPS_3 2
+#define PQ_MMVQ_NWARPS_4 2
+#define PQ_MMVQ_NWARPS_5 2
+#define PQ_MMVQ_NWARPS_6 2
+#define PQ_MMVQ_NWARPS_7 2
+#define PQ_MMVQ_NWARPS_8 2
+#define PQ_MMVQ_RPW_1 2
 #define PQ_MMVQ_RPW_2 2
 #define PQ_MMVQ_RPW_3 2
 #define PQ_MMVQ_RPW_4 2
@@ -37,14 +39,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
-#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_1 2
 #define PQ_MMVF_RPW_2 2
 #define PQ_MMVF_RPW_3 2
-#define PQ_MMVF_RPW_4 2
+#define PQ_MMVF_RPW_4 4
 #define PQ_MMVF_RPW_5 2
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMV_COL_FENCE 0
 #elif defined(__GFX9__)  // cdna
 #define PQ_MATMUL_FAMILY "cdna"
 static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
@@ -56,14 +59,14 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVQ_NWARPS_6 2
 #define PQ_MMVQ_NWARPS_7 2
 #define PQ_MMVQ_NWARPS_8 2
-#define PQ_MMVQ_RPW_1 1
+#define PQ_MMVQ_RPW_1 2
 #define PQ_MMVQ_RPW_2 2
 #define PQ_MMVQ_RPW_3 2
 #define PQ_MMVQ_RPW_4 2
-#define PQ_MMVQ_RPW_5 2
-#define PQ_MMVQ_RPW_6 2
-#define PQ_MMVQ_RPW_7 2
-#define PQ_MMVQ_RPW_8 2
+#define PQ_MMVQ_RPW_5 1
+#define PQ_MMVQ_RPW_6 1
+#define PQ_MMVQ_RPW_7 1
+#define PQ_MMVQ_RPW_8 1
 #define PQ_MMVQ_UPL_1 1
 #define PQ_MMVQ_UPL_2 1
 #define PQ_MMVQ_UPL_3 1
@@ -84,6 +87,7 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVF_RPW_6 1
 #define PQ_MMVF_RPW_7 1
 #define PQ_MMVF_RPW_8 1
+#define PQ_MMV_COL_FENCE 4
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
 #define PQ_MATMUL_FAMILY "rdna1"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
@@ -95,8 +99,8 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMVQ_NWARPS_6 4
 #define PQ_MMVQ_NWARPS_7 4
 #define PQ_MMVQ_NWARPS_8 4
-#define PQ_MMVQ_RPW_1 1
-#define PQ_MMVQ_RPW_2 1
+#define PQ_MMVQ_RPW_1 2
+#define PQ_MMVQ_RPW_2 2
 #define PQ_MMVQ_RPW_3 2
 #define PQ_MMVQ_RPW_4 2
 #define PQ_MMVQ_RPW_5 2
@@ -111,7 +115,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
-#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_1 2
 #define PQ_MMVF_RPW_2 2
 #define PQ_MMVF_RPW_3 2
 #define PQ_MMVF_RPW_4 2
@@ -119,6 +123,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMV_COL_FENCE 0
 #elif defined(__GFX10__)  // rdna2
 #define PQ_MATMUL_FAMILY "rdna2"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
@@ -130,7 +135,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMVQ_NWARPS_6 4
 #define PQ_MMVQ_NWARPS_7 4
 #define PQ_MMVQ_NWARPS_8 4
-#define PQ_MMVQ_RPW_1 1
+#define PQ_MMVQ_RPW_1 2
 #define PQ_MMVQ_RPW_2 2
 #define PQ_MMVQ_RPW_3 2
 #define PQ_MMVQ_RPW_4 2
@@ -146,7 +151,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
-#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_1 2
 #define PQ_MMVF_RPW_2 2
 #define PQ_MMVF_RPW_3 2
 #define PQ_MMVF_RPW_4 2
@@ -154,6 +159,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMV_COL_FENCE 0
 #elif defined(__GFX11__)  // rdna3
 #define PQ_MATMUL_FAMILY "rdna3"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
@@ -165,7 +171,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMVQ_NWARPS_6 4
 #define PQ_MMVQ_NWARPS_7 4
 #define PQ_MMVQ_NWARPS_8 4
-#define PQ_MMVQ_RPW_1 1
+#define PQ_MMVQ_RPW_1 2
 #define PQ_MMVQ_RPW_2 2
 #define PQ_MMVQ_RPW_3 2
 #define PQ_MMVQ_RPW_4 2
@@ -181,7 +187,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
-#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_1 2
 #define PQ_MMVF_RPW_2 2
 #define PQ_MMVF_RPW_3 2
 #define PQ_MMVF_RPW_4 2
@@ -189,6 +195,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMV_COL_FENCE 0
 #elif defined(__GFX12__)  // rdna4
 #define PQ_MATMUL_FAMILY "rdna4"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
@@ -200,7 +207,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMVQ_NWARPS_6 4
 #define PQ_MMVQ_NWARPS_7 4
 #define PQ_MMVQ_NWARPS_8 4
-#define PQ_MMVQ_RPW_1 1
+#define PQ_MMVQ_RPW_1 2
 #define PQ_MMVQ_RPW_2 2
 #define PQ_MMVQ_RPW_3 2
 #define PQ_MMVQ_RPW_4 2
@@ -216,7 +223,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
-#define PQ_MMVF_RPW_1 1
+#define PQ_MMVF_RPW_1 2
 #define PQ_MMVF_RPW_2 2
 #define PQ_MMVF_RPW_3 2
 #define PQ_MMVF_RPW_4 2
@@ -224,9 +231,11 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMV_COL_FENCE 0
 #else
 #error "pq_matmul.h: no tuning for this architecture family"
 #endif
+#endif  // PQ_MMVQ_NWARPS_1
 
 // rows per warp of TYPE at NC columns: the family's value, capped per type where the family says so
 #ifndef PQ_MMVQ_RPW_MAX_q4_0

@@ -1,24 +1,31 @@
 #include "pq_matmul.h"
 #include "pq_vecdot.h"
 
+#ifndef PQ_MMV_COL_FENCE
+#define PQ_MMV_COL_FENCE 0  // a build that predefines the tuning macros (benchmarks/matmul_variants.py)
+#endif
+
 // Mat-vec for 1..8 activation columns: dst[c][row] = sum_k W[row][k] * x[c][k] (ggml's mul_mat_vec_q and
 // mul_mat_vec_f). Every weight byte is read from memory once for all columns.
 //
 // Quantized weights (mul_mat_vec_<type>_q8_1_c<N>), activations in the mat-vec Q8_1 layout
 // (quantize_mmvq_q8_1_<in>, see pyquant/device/launch_matmul.py):
-//  - a block of NWARPS warps takes R = NWARPS * RPW consecutive weight rows; warp w owns RPW of them;
-//  - the rows are walked in tiles of W * UPL units of 32 elements (W = PQ_WARP_SIZE). The whole block copies a
-//    tile of its R rows (R * TB bytes of whole quant blocks) into shared memory with coalesced 16-, 8- or
-//    4-byte loads (whatever the padded row stride's alignment allows), the next tile's loads in flight in
-//    registers while the current one is computed: the global reads are whole cache lines whatever the block
-//    size (18, 22, 34, 110, 210 bytes...), and the odd alignments are dealt with in shared memory;
-//  - lane l of a warp takes units l, l + W, ... of the tile: it decodes them for its RPW rows once
-//    (pq_vecdot.h), then for each column loads the activation unit (32 int8 + scale + sum: neighbouring lanes
-//    read neighbouring bytes) and does RPW integer dot products;
-//  - the end: butterfly sums over the W lanes of a warp (logical width W, written for 32 and 64), one store
-//    per (row, column).
-// Float weights (mul_mat_vec_<f32|f16|bf16>_f32_c<N>): no staging (the rows are 16-byte aligned); lane l reads
-// 8 consecutive elements of each of its rows and of each float32 activation column, float32 sums.
+//  - a block takes RPW consecutive weight rows; its NWARPS warps split the row length: the rows are cut in
+//    tiles of W * UPL units of 32 elements (W = PQ_WARP_SIZE) and warp w takes tiles w, w + NWARPS, ...
+//    (a block has NWARPS tiles in flight, each warp a short chain of round trips);
+//  - a warp copies its tile of the RPW rows (RPW * TB bytes of whole quant blocks) into its own shared-memory
+//    slice with coalesced 16-, 8- or 4-byte loads (whatever the padded row stride's alignment allows), its
+//    next tile's loads in flight in registers while the current one is computed: global reads are whole cache
+//    lines whatever the block size (18, 22, 34, 110, 210 bytes...), odd alignments are dealt with in shared
+//    memory;
+//  - lane l takes units l, l + W, ... of the tile: it decodes them for the RPW rows once (pq_vecdot.h), then
+//    for each column loads the activation unit (the two 16-byte halves of 32 units lie apart, so each load
+//    instruction of a warp reads 512 contiguous bytes) and does RPW integer dot products;
+//  - the end: butterfly sums over the W lanes of each warp (logical width W, written for 32 and 64), the
+//    warps' sums added through shared memory, one store per (row, column).
+// Float weights (mul_mat_vec_<f32|f16|bf16>_f32_c<N>): the same split of rows and row length, no staging (the
+// rows are 16-byte aligned); per 8W-element step lane l takes elements 4l..4l+3 and 4W+4l..4W+4l+3, so every
+// load instruction of a warp (weights and float32 activations alike) reads one contiguous span.
 
 template <class T>
 PQ_INLINE constexpr int pq_stage_vec_bytes(int tile_bytes) {
@@ -73,12 +80,13 @@ struct pq_vec<4> {
     }
 };
 
-// Load one activation unit (block u of a column) from the mat-vec layout.
+// Load one activation unit (block u of a column) from the mat-vec layout: per group of 32 units (1024
+// elements), the first 16 bytes of each unit's quants, then the second 16 bytes.
 template <bool HALF_SUMS>
-PQ_INLINE void pq_load_act(const int8_t* __restrict__ aq, const uint32_t* __restrict__ ads, int64_t u,
+PQ_INLINE void pq_load_act(const int8_t* __restrict__ aq, const uint32_t* __restrict__ ads, int qoff, int u,
                            pq_act_unit& a) {
-    const uint8_t* p = (const uint8_t*)(aq + 32 * u);
-    const pq_u32x4 lo = pq_ld_u32x4(p), hi = pq_ld_u32x4(p + 16);
+    const uint8_t* p = (const uint8_t*)aq + qoff;
+    const pq_u32x4 lo = pq_ld_u32x4(p), hi = pq_ld_u32x4(p + 512);
     a.q[0] = lo.x;
     a.q[1] = lo.y;
     a.q[2] = lo.z;
@@ -97,11 +105,13 @@ PQ_INLINE void pq_load_act(const int8_t* __restrict__ aq, const uint32_t* __rest
     }
 }
 
-// Sum each acc over the W lanes of the warp, then lane (c * RPW + r) stores row r, column c.
-template <int W, int RPW, int NCOLS>
+// Sum each acc over the W lanes of every warp and over the NWARPS warps (through shared memory), then thread
+// c * RPW + r stores row r, column c.
+template <int W, int NWARPS, int RPW, int NCOLS>
 PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst, int64_t row0, int64_t m,
-                               int64_t dst_stride, int lane) {
+                               int64_t dst_stride, int lane, int warp) {
     static_assert(RPW * NCOLS <= W, "one lane per output");
+    __shared__ float part[NWARPS][RPW * NCOLS];
     float mine = 0.0f;
 #pragma unroll
     for (int c = 0; c < NCOLS; ++c) {
@@ -111,7 +121,15 @@ PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst
             if (lane == c * RPW + r) mine = s;
         }
     }
-    if (lane < RPW * NCOLS) {
+    if (NWARPS > 1) {
+        if (lane < RPW * NCOLS) part[warp][lane] = mine;
+        __syncthreads();
+        if (warp == 0 && lane < RPW * NCOLS) {
+#pragma unroll
+            for (int w = 1; w < NWARPS; ++w) mine += part[w][lane];
+        }
+    }
+    if (warp == 0 && lane < RPW * NCOLS) {
         const int c = lane / RPW, r = lane % RPW;
         if (row0 + r < m) dst[(int64_t)c * dst_stride + row0 + r] = mine;
     }
@@ -122,7 +140,6 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
                              const uint32_t* __restrict__ ads, float* __restrict__ dst, int64_t m, int64_t k,
                              int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
     constexpr int W = PQ_WARP_SIZE;
-    constexpr int R = NWARPS * RPW;          // rows per block
     constexpr int UNITS = W * UPL;           // 32-element units per row per tile
     constexpr int BLOCKS = UNITS * 32 / T::QK;
     static_assert(BLOCKS * T::QK == UNITS * 32, "a tile is whole blocks");
@@ -130,19 +147,21 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     constexpr int V = pq_stage_vec_bytes<T>(TB);
     constexpr int VPR = TB / V;              // vectors per row per tile
     constexpr int PER = (VPR + W - 1) / W;   // vectors per lane per row per tile
-    __shared__ __attribute__((aligned(16))) uint8_t tile[R * TB + 16];  // slack: pq_ld_words_a2 reads 1 word on
+    __shared__ __attribute__((aligned(16))) uint8_t tile[NWARPS * RPW * TB + 16];  // +16: pq_ld_words_a2 slack
 
     const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
-    const int64_t row0 = (int64_t)blockIdx.x * R + warp * RPW;  // this warp's first row
+    const int64_t row0 = (int64_t)blockIdx.x * RPW;
     const int64_t nunits = k / 32;
     const int64_t ntiles = (nunits + UNITS - 1) / UNITS;
-    uint8_t* const wtile = tile + warp * RPW * TB;  // this warp's rows: it stages and reads only these
+    const int64_t iters = (ntiles + NWARPS - 1) / NWARPS;  // the same for every warp: barriers stay uniform
+    uint8_t* const wtile = tile + warp * RPW * TB;  // this warp's slice: it stages and reads only these bytes
+    const int as = (int)a_stride;  // the activations of 8 columns are < 2 GiB: 32-bit offsets
 
-    // Each warp stages its own rows: vector i of a row is lane + i * W, so a load instruction covers W * V
-    // contiguous bytes. Rows past m and bytes past the padded row read as zero.
-    const uint8_t* wrow[RPW];
-#pragma unroll
-    for (int r = 0; r < RPW; ++r) wrow[r] = w + (row0 + r < m ? row0 + r : 0) * w_stride + lane * V;
+    // Vector i of a row is lane + i * W, so a load instruction covers W * V contiguous bytes. Rows past m and
+    // bytes past the padded row read as zero. Offsets from one base are 32-bit (a row stride < 2 GiB): fewer
+    // live registers than a 64-bit pointer per row.
+    const uint8_t* const wbase = w + row0 * w_stride + lane * V;
+    const int ws = (int)w_stride;
     pq_vec<V> pre[RPW][PER];
     auto fetch = [&](int64_t t) {
 #pragma unroll
@@ -150,8 +169,9 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
 #pragma unroll
             for (int i = 0; i < PER; ++i) {
                 const int off = (lane + i * W) * V;
-                if ((VPR % W == 0 || off < TB) && row0 + r < m && t * TB + off < w_stride)
-                    pre[r][i].load(wrow[r] + t * TB + i * W * V);
+                const int64_t toff = t * TB + off;
+                if ((VPR % W == 0 || off < TB) && row0 + r < m && t < ntiles && toff < w_stride)
+                    pre[r][i].load(wbase + (r * ws + (int)(t * TB) + i * W * V));
                 else
                     pre[r][i].zero();
             }
@@ -163,9 +183,10 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
 
-    fetch(0);
-    for (int64_t t = 0; t < ntiles; ++t) {
-        if (t) __syncthreads();  // every warp is done with the previous tile
+    fetch(warp);
+    for (int64_t it = 0; it < iters; ++it) {
+        const int64_t t = it * NWARPS + warp;
+        if (it) __syncthreads();  // this warp's lanes are done with its previous tile
 #pragma unroll
         for (int r = 0; r < RPW; ++r)
 #pragma unroll
@@ -186,19 +207,24 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             }
             // the next tile's loads go out once this tile's weights are in registers: they are in flight
             // during the dot products, and the decode's temporaries are dead by then
-            if (j == UPL - 1 && t + 1 < ntiles) fetch(t + 1);
+            if (j == UPL - 1 && it + 1 < iters) fetch(t + NWARPS);
             if (live) {
+                const int ui = (int)u;
+                const int qoff = 1024 * (ui >> 5) + 16 * (ui & 31);
 #pragma unroll
                 for (int c = 0; c < NCOLS; ++c) {
                     pq_act_unit a;
-                    pq_load_act<T::HALF_SUMS>(aq + c * a_stride, ads + c * (a_stride / 32), u, a);
+                    pq_load_act<T::HALF_SUMS>(aq, ads, c * as + qoff, c * (as / 32) + ui, a);
 #pragma unroll
                     for (int r = 0; r < RPW; ++r) acc[r][c] += T::dot(wu[r], a);
+                    // the family's register budget: no hoisting of later columns' loads above this point
+                    if (PQ_MMV_COL_FENCE && c % PQ_MMV_COL_FENCE == PQ_MMV_COL_FENCE - 1 && c + 1 < NCOLS)
+                        asm volatile("" ::: "memory");
                 }
             }
         }
     }
-    pq_reduce_store<W, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane);
+    pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, warp);
 }
 
 #define PQ_MMVQ_KERNEL(TYPE, NC)                                                                                 \
@@ -236,7 +262,7 @@ PQ_MMVQ_KERNELS(q8_K)
 
 // ---------------------------------------------------------------------------------------------- float weights
 
-// 8 consecutive weights of a row: ld (the raw bytes, 16-byte loads) and cvt (to float32, exact).
+// 8 weights of a row, elements e..e+3 and e+4W..e+4W+3: ld (the raw bytes) and cvt (to float32, exact).
 struct pq_wf_f32 {
     static constexpr int SIZE = 4;
     struct raw {
@@ -244,7 +270,7 @@ struct pq_wf_f32 {
     };
     static PQ_INLINE void ld(const uint8_t* row, int64_t e, raw& v) {
         v.a = pq_ld_u32x4(row + 4 * e);
-        v.b = pq_ld_u32x4(row + 4 * e + 16);
+        v.b = pq_ld_u32x4(row + 4 * (e + 4 * PQ_WARP_SIZE));
     }
     static PQ_INLINE void cvt(const raw& v, float (&f)[8]) {
         f[0] = pq_bits_f32(v.a.x);
@@ -261,34 +287,41 @@ template <bool BF16>
 struct pq_wf_16 {
     static constexpr int SIZE = 2;
     struct raw {
-        pq_u32x4 a;
+        pq_u32x2 a, b;
     };
     static PQ_INLINE void ld(const uint8_t* row, int64_t e, raw& v) {
-        v.a = pq_ld_u32x4(row + 2 * e);
+        v.a = pq_ld_u32x2(row + 2 * e);
+        v.b = pq_ld_u32x2(row + 2 * (e + 4 * PQ_WARP_SIZE));
+    }
+    static PQ_INLINE float cvt1(uint32_t h) {
+        return BF16 ? pq_bf16_to_fp32(h) : pq_fp16_to_fp32(h);
     }
     static PQ_INLINE void cvt(const raw& v, float (&f)[8]) {
-        const uint32_t h[4] = {v.a.x, v.a.y, v.a.z, v.a.w};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            f[2 * i] = BF16 ? pq_bf16_to_fp32(h[i] & 0xFFFFu) : pq_fp16_to_fp32(h[i] & 0xFFFFu);
-            f[2 * i + 1] = BF16 ? pq_bf16_to_fp32(h[i] >> 16) : pq_fp16_to_fp32(h[i] >> 16);
-        }
+        f[0] = cvt1(v.a.x & 0xFFFFu);
+        f[1] = cvt1(v.a.x >> 16);
+        f[2] = cvt1(v.a.y & 0xFFFFu);
+        f[3] = cvt1(v.a.y >> 16);
+        f[4] = cvt1(v.b.x & 0xFFFFu);
+        f[5] = cvt1(v.b.x >> 16);
+        f[6] = cvt1(v.b.y & 0xFFFFu);
+        f[7] = cvt1(v.b.y >> 16);
     }
 };
 typedef pq_wf_16<false> pq_wf_f16;
 typedef pq_wf_16<true> pq_wf_bf16;
 
-// x: float32 [NCOLS][a_stride] (a_stride = kp, zero past k; the weight rows are zero-padded to kp too).
-// Lane l takes elements 8l.. of each 8W-element step; the weight loads of STEPS steps (64 bytes a row for one
-// column, fewer with more columns: registers) go out together before their products.
+// x: float32 [NCOLS][a_stride] (a_stride a multiple of 512 >= k, zero past k; the weight rows are zero-padded
+// to a multiple of 512 too). Warp w of the block takes steps w, w + NWARPS, ... of 8W elements; the weight
+// loads of STEPS of its steps go out together before their products.
 template <class WF, int NCOLS, int NWARPS, int RPW>
 PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restrict__ x, float* __restrict__ dst,
                              int64_t m, int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
     constexpr int W = PQ_WARP_SIZE;
     constexpr int STEPS = 64 / (8 * WF::SIZE) / NCOLS > 1 ? 64 / (8 * WF::SIZE) / NCOLS : 1;
+    constexpr int STEP = 8 * W;
     const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
-    const int64_t row0 = (int64_t)blockIdx.x * (NWARPS * RPW) + warp * RPW;
-    const int64_t kp = (k + 511) / 512 * 512;  // a multiple of 8W: a step is wholly inside or outside
+    const int64_t row0 = (int64_t)blockIdx.x * RPW;
+    const int64_t kp = (k + 511) / 512 * 512;  // a multiple of STEP: a step is wholly inside or outside
     const uint8_t* rows[RPW];
 #pragma unroll
     for (int r = 0; r < RPW; ++r) rows[r] = w + (row0 + r < m ? row0 + r : m - 1) * w_stride;  // clamp: no OOB
@@ -297,24 +330,24 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
     for (int r = 0; r < RPW; ++r)
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
-    for (int64_t e0 = 8 * lane; e0 < kp; e0 += 8 * W * STEPS) {
+    for (int64_t e0 = (int64_t)warp * STEP + 4 * lane; e0 < kp; e0 += (int64_t)NWARPS * STEP * STEPS) {
         typename WF::raw wr[STEPS][RPW];
 #pragma unroll
         for (int s = 0; s < STEPS; ++s)
 #pragma unroll
             for (int r = 0; r < RPW; ++r)
-                if (e0 + s * 8 * W < kp) WF::ld(rows[r], e0 + s * 8 * W, wr[s][r]);
+                if (e0 + s * NWARPS * STEP < kp) WF::ld(rows[r], e0 + s * NWARPS * STEP, wr[s][r]);
 #pragma unroll
         for (int s = 0; s < STEPS; ++s) {
-            const int64_t e = e0 + s * 8 * W;
+            const int64_t e = e0 + s * NWARPS * STEP;
             if (e < kp) {
                 float wv[RPW][8];
 #pragma unroll
                 for (int r = 0; r < RPW; ++r) WF::cvt(wr[s][r], wv[r]);
 #pragma unroll
                 for (int c = 0; c < NCOLS; ++c) {
-                    const uint8_t* xc = (const uint8_t*)(x + c * a_stride + e);
-                    const pq_u32x4 a = pq_ld_u32x4(xc), b = pq_ld_u32x4(xc + 16);
+                    const float* xc = x + c * a_stride + e;
+                    const pq_u32x4 a = pq_ld_u32x4((const uint8_t*)xc), b = pq_ld_u32x4((const uint8_t*)(xc + 4 * W));
                     const float xv[8] = {pq_bits_f32(a.x), pq_bits_f32(a.y), pq_bits_f32(a.z), pq_bits_f32(a.w),
                                          pq_bits_f32(b.x), pq_bits_f32(b.y), pq_bits_f32(b.z), pq_bits_f32(b.w)};
 #pragma unroll
@@ -328,7 +361,7 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
             }
         }
     }
-    pq_reduce_store<W, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane);
+    pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, warp);
 }
 
 #define PQ_MMVF_KERNEL(TYPE, NC)                                                                                 \

@@ -13,7 +13,8 @@
 // 64-lane waves.
 //
 // Two outputs: quantize_q8_1_<in> writes plain block_q8_1 rows (kp / 32 blocks a row); quantize_mmvq_q8_1_<in>
-// writes the mat-vec layout: int8 quants [n][kp], then uint32 [n][kp / 32] = fp16 d | (int16 sum(q) << 16).
+// writes the mat-vec layout (kp a multiple of 1024): int8 quants [n][kp], each group of 32 blocks as the blocks'
+// first 16 quants then their last 16, then uint32 [n][kp / 32] = fp16 d | (int16 sum(q) << 16).
 
 struct pq_x_f32 {
     static PQ_INLINE float ld(const void* x, int64_t i) {
@@ -60,8 +61,10 @@ PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__
         const int lane8 = (int)((i0 / 4) & 7);
         const uint16_t dh = pq_fp32_to_fp16(d);
         if (SPLIT) {
-            int8_t* q = (int8_t*)out + row * kp;
-            pq_st_u32((uint8_t*)(q + i0), packed);
+            // quants of 32 blocks (1024 elements) as their first 16 bytes each, then their second 16 bytes
+            const int64_t b = i0 & 31, g = blk >> 5, j = blk & 31;
+            int8_t* q = (int8_t*)out + row * kp + 1024 * g + (b < 16 ? 16 * j + b : 512 + 16 * j + (b - 16));
+            pq_st_u32((uint8_t*)q, packed);
             if (lane8 == 0) {
                 uint8_t* ds = (uint8_t*)out + n * kp + 4 * (row * (kp / 32) + blk);
                 pq_st_u32(ds, (uint32_t)dh | ((uint32_t)(uint16_t)(int16_t)sum << 16));

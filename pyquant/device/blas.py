@@ -20,6 +20,7 @@ from typing import Any
 
 from .runtime import DeviceError
 
+WORKSPACE_BYTES = 32 << 20  # cuBLAS's recommendation for Hopper
 _DTYPES = {"f16": (2, 2), "bf16": (14, 14), "f32": (0, 0)}  # name -> (cudaDataType, hipDataType): same numbers
 _R_32F = 0
 
@@ -94,6 +95,14 @@ class _Cublas:
         h = vp()
         self._check("cublasCreate_v2", lib.cublasCreate_v2(ctypes.byref(h)))
         self.handle = h
+        # a workspace of our own: cuBLAS then allocates nothing per call, which also makes it capturable into
+        # CUDA graphs (benchmarks/matmul.py times through graphs)
+        from .memory import DeviceBuffer
+
+        self.workspace = DeviceBuffer(device, WORKSPACE_BYTES)
+        lib.cublasSetWorkspace_v2.argtypes = [vp, vp, ctypes.c_size_t]
+        self._check("cublasSetWorkspace_v2",
+                    lib.cublasSetWorkspace_v2(h, self.workspace.ptr, self.workspace.nbytes))
         self.alpha = ctypes.c_float(1.0)
         self.beta = ctypes.c_float(0.0)
 

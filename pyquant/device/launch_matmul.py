@@ -3,15 +3,17 @@ mmq}.hip``). Written once for both vendors; ``hsaco/include/pq_matmul.h`` is gen
 (``python -m pyquant.device.launch_matmul > hsaco/include/pq_matmul.h``) and a test compares the two.
 
 The activation layout of the mat-vec kernels (``quantize_mmvq_q8_1_<in>`` writes it): for ``n`` columns of
-``k`` elements, ``kp = padded(k)`` (a multiple of 512) and one device buffer holding
+``k`` elements, ``ka = padded_act(k)`` (a multiple of 1024) and one device buffer holding
 
-- ``aq``: int8 ``[n][kp]``, the Q8_1 quants of each column (zero past ``k``);
-- ``ads``: uint32 ``[n][kp / 32]`` at byte ``n * kp``: per 32-element block, the Q8_1 ``d`` (fp16 bits) in the
+- ``aq``: int8 ``[n][ka]``, the Q8_1 quants of each column (zero past ``k``), each group of 32 blocks (1024
+  elements) stored as the 32 blocks' first 16 quants, then their last 16 (a warp's lane l takes block l of a
+  group: each 16-byte load instruction of the warp then reads 512 contiguous bytes);
+- ``ads``: uint32 ``[n][ka / 32]`` at byte ``n * ka``: per 32-element block, the Q8_1 ``d`` (fp16 bits) in the
   low half and the exact integer sum of the block's 32 quants (int16) in the high half.
 
-These are the bytes of ``pyquant.quantize(x, "Q8_1")`` rearranged (quants and scales apart, so every load of a
-warp is one contiguous span) with the rounded ``s = d * sum`` of a Q8_1 block replaced by the exact sum it
-rounds. ``quantize_q8_1_<in>`` writes the plain Q8_1 blocks, byte for byte the CPU's.
+These are the bytes of ``pyquant.quantize(x, "Q8_1")`` rearranged, with the rounded ``s = d * sum`` of a Q8_1
+block replaced by the exact sum it rounds. ``quantize_q8_1_<in>`` writes the plain Q8_1 blocks, byte for byte
+the CPU's.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ RESIDENT_WAVES_PER_SIMD = 4  # the register budget every matmul kernel is compil
 class MatVecTune:
     """One family's mat-vec geometry per number of columns (index ``ncols - 1``).
 
-    ``nwarps``: warps per block; ``rows_per_warp``: weight rows each warp holds (activation reuse, registers);
-    ``units_per_lane``: 32-element units each lane takes per shared-memory tile (bytes in flight).
-    A block covers ``nwarps * rows_per_warp`` rows; a tile is ``warp * units_per_lane * 32`` elements per row.
+    A block takes ``rows_per_warp`` weight rows (every warp holds them all: activation reuse, registers) and its
+    ``nwarps`` warps split the row length in tiles of ``warp * units_per_lane * 32`` elements (tiles in flight
+    per block; ``units_per_lane``: bytes in flight per warp). Shared memory: nwarps * rows * tile bytes.
     """
 
     nwarps: tuple[int, ...]
@@ -50,8 +52,11 @@ class MatVecTune:
     warp: int  # the physical wave/warp size of the family
     #: per weight type (ggml name), the most rows a warp may hold (registers of heavy decoders, LDS of big blocks)
     max_rows_per_warp: tuple[tuple[str, int], ...] = ()
-    #: the float mat-vec (F32/F16/BF16 weights): rows per warp by ncols; its blocks have 4 warps
-    f_rows_per_warp: tuple[int, ...] = (1, 2, 2, 2, 2, 2, 2, 2)
+    #: the float mat-vec (F32/F16/BF16 weights): rows per block by ncols; its blocks have 4 warps
+    f_rows_per_warp: tuple[int, ...] = (2, 2, 2, 4, 4, 4, 4, 4)
+    #: a compiler fence between groups of this many columns in the mat-vec's column loop (0: none): stops the
+    #: compiler from hoisting every column's activation loads at once where that exceeds the register budget
+    col_fence: int = 0
 
     def rows(self, qtype: QTypeLike, ncols: int) -> int:
         """Rows per warp of type ``qtype`` at ``ncols`` columns."""
@@ -69,22 +74,25 @@ FAMILIES = ("nvidia", "cdna", "rdna1", "rdna2", "rdna3", "rdna4")
 # Starting points, measured only on NVIDIA (H100, benchmarks/NOTES.md); the AMD rows are derived from the same
 # budget rules (>= 4 waves per SIMD, <= 16 KiB of LDS per block on 64 KiB CUs) and wait for hardware.
 MATVEC_TUNING: dict[str, MatVecTune] = {
-    "nvidia": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
-                         units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
-    # CDNA: 64 KiB of LDS per CU, so a block's tile stays under 8 KiB (4 waves per SIMD): one row per warp for
-    # the 34- to 292-byte blocks; Q3_K's decoder needs the registers of a second row.
-    "cdna": MatVecTune(nwarps=(2,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
+    # H100 runs 1-2 (benchmarks/NOTES.md): 2 warps per block beat 4 and 8 at every n (by 5-15 % from n = 2
+    # on); 4 rows per block spill at n >= 4; 4 units per lane no better than 2 at n = 1.
+    "nvidia": MatVecTune(nwarps=(2,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
+                         units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32, f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2)),
+    # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
+    # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
+    # VGPRs of 4 waves per SIMD hold one row's accumulators only.
+    "cdna": MatVecTune(nwarps=(2,) * 8, rows_per_warp=(2, 2, 2, 2, 1, 1, 1, 1),
                        units_per_lane=(1,) * 8, warp=64,
                        max_rows_per_warp=(("q3_K", 1), ("q8_0", 1), ("q8_1", 1), ("q8_K", 1)),
-                       f_rows_per_warp=(1, 2, 2, 2, 1, 1, 1, 1)),
-    "rdna1": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 1, 2, 2, 2, 2, 2, 2),
-                        units_per_lane=(1,) * 8, warp=32),
-    "rdna2": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
-                        units_per_lane=(1,) * 8, warp=32),
-    "rdna3": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
-                        units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
-    "rdna4": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(1, 2, 2, 2, 2, 2, 2, 2),
-                        units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32),
+                       f_rows_per_warp=(1, 2, 2, 2, 1, 1, 1, 1), col_fence=4),
+    "rdna1": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(1,) * 8, warp=32, f_rows_per_warp=(2,) * 8),
+    "rdna2": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(1,) * 8, warp=32, f_rows_per_warp=(2,) * 8),
+    "rdna3": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32, f_rows_per_warp=(2,) * 8),
+    "rdna4": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
+                        units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32, f_rows_per_warp=(2,) * 8),
 }
 
 MATVEC_F_NWARPS = 4  # warps per block of the float mat-vec
@@ -133,6 +141,8 @@ def header() -> str:
         f"#define PQ_MATMUL_RESIDENT ({RESIDENT_WAVES_PER_SIMD * 4} * PQ_WARP_SIZE)",
     ]
     out.append("")
+    out.append("// A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* macro itself (benchmarks/matmul.py's tuning variants)")
+    out.append("#ifndef PQ_MMVQ_NWARPS_1")
     first = True
     for fam in FAMILIES:
         tune = MATVEC_TUNING[fam]
@@ -144,9 +154,11 @@ def header() -> str:
             out += [f"#define PQ_MMVQ_{name}_{c} {v}" for c, v in enumerate(vals, 1)]
         out += [f"#define PQ_MMVQ_RPW_MAX_{t} {v}" for t, v in tune.max_rows_per_warp]
         out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(tune.f_rows_per_warp, 1)]
+        out.append(f"#define PQ_MMV_COL_FENCE {tune.col_fence}")
     out.append("#else")
     out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
     out.append("#endif")
+    out.append("#endif  // PQ_MMVQ_NWARPS_1")
     out.append("")
     out.append("// rows per warp of TYPE at NC columns: the family's value, capped per type where the family says so")
     for t in MMVQ_TYPES:
@@ -164,6 +176,14 @@ def header() -> str:
 
 def padded(k: int) -> int:
     return -(-int(k) // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING
+
+
+ACT_GROUP = 1024  # elements per interleaved group of the mat-vec activation layout
+
+
+def padded_act(k: int) -> int:
+    """Row length of the mat-vec activation layout: ``k`` rounded up to a multiple of 1024."""
+    return -(-int(k) // ACT_GROUP) * ACT_GROUP
 
 
 def mmvq_kernel_name(qtype: QTypeLike, ncols: int) -> str:
@@ -211,11 +231,11 @@ ACT_ARGS = ("ptr", "ptr", "i64", "i64", "i64", "i64")  # x, out, n (rows), k, x_
 def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
     """``quantize_[mmvq_]q8_1_<in>(x, out, n, k, x_row_stride, kp)``: ``n`` rows of ``k`` activations.
 
-    Plain (``split=False``): ``out`` is ``n`` rows of ``kp / 32`` Q8_1 blocks (36 bytes each), blocks past ``k``
-    zero. Split: the mat-vec layout of the module docstring. Grid: x over 8-lane groups (one per 32-element
-    block) of a padded row, y over rows.
+    Plain (``split=False``, ``kp = padded(k)``): ``out`` is ``n`` rows of ``kp / 32`` Q8_1 blocks (36 bytes each),
+    blocks past ``k`` zero. Split (``kp = padded_act(k)``): the mat-vec layout of the module docstring. Grid: x
+    over 8-lane groups (one per 32-element block) of a padded row, y over rows.
     """
-    kp = padded(k)
+    kp = padded_act(k) if split else padded(k)
     threads = QUANTIZE_THREADS
     gx = -(-(kp // 4) // threads)
     gy = max(1, min(65535, int(n)))
@@ -243,10 +263,10 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
         raise ValueError(f"a mat-vec launch takes 1 to {MAX_NCOLS} columns, got {ncols}")
     tune = MATVEC_TUNING[family(arch)]
     if lay.is_quantized:
-        nw, rows = tune.nwarps[c - 1], tune.nwarps[c - 1] * tune.rows(lay.qtype, c)
+        nw, rows = tune.nwarps[c - 1], tune.rows(lay.qtype, c)
         name = mmvq_kernel_name(lay.qtype, c)
     else:
-        nw, rows = MATVEC_F_NWARPS, MATVEC_F_NWARPS * tune.f_rows_per_warp[c - 1]
+        nw, rows = MATVEC_F_NWARPS, tune.f_rows_per_warp[c - 1]
         name = mmvf_kernel_name(lay.qtype, c)
     grid = max(1, -(-int(m) // rows))
     if grid >= 2**31:
@@ -263,9 +283,9 @@ if __name__ == "__main__":
 #: Per family, the most activation columns that still go through the mat-vec kernels (in passes of 8) when a
 #: vendor GEMM is available; beyond, weights are dequantized to 16-bit and multiplied by the GEMM. The
 #: mat-vec re-reads the weights once per pass, the GEMM path pays one dequantize (weights in, 2 bytes/weight
-#: out) plus the GEMM: on an H100 4096 x 14336 Q4_0, 8-column passes cost ~15 us each and the GEMM path
-#: ~90 us at 64 columns (benchmarks/NOTES.md).
-MMV_MAX_BATCH = {"nvidia": 32, "cdna": 32, "rdna1": 32, "rdna2": 32, "rdna3": 32, "rdna4": 32}
+#: out) plus the GEMM: on an H100, 4096 x 14336 Q4_0 costs ~28 us per 8-column pass and ~105 us through the
+#: GEMM at 16-64 columns; 28672 x 8192 ~100 us per pass and ~390 us (benchmarks/NOTES.md): 3 passes win, 4 tie.
+MMV_MAX_BATCH = {"nvidia": 24, "cdna": 24, "rdna1": 24, "rdna2": 24, "rdna3": 24, "rdna4": 24}
 #: Float weights (F32/F16/BF16) need no dequantize: the GEMM takes them from 9 columns on.
 MMVF_MAX_BATCH = MAX_NCOLS
 

@@ -97,7 +97,7 @@ class Emulator:
 
     def quantize_q8_1_as(self, x: np.ndarray, x_dtype: str, split: bool) -> np.ndarray:
         n, k = x.shape
-        kp = lm.padded(k)
+        kp = lm.padded_act(k) if split else lm.padded(k)
         out = np.full(n * kp + n * kp // 32 * 4 if split else n * (kp // 32) * 36, 0xA5, dtype=np.uint8)  # poison
         self.act(lm.quantize_spec(x_dtype, n, k, split), x, out, n, k, x.strides[0] // x.itemsize, kp)
         return out
@@ -118,9 +118,10 @@ class Emulator:
         from pyquant.formats import layout
 
         if layout(qtype).is_quantized:
+            ka = lm.padded_act(k)
             act = self.quantize_q8_1_as(np.ascontiguousarray(x, dtype=np.float32), "f32", True)
-            aq, ads = act[: n * kp], act[n * kp:]
-            self.mmv(spec, w_padded, aq, ads, dst, m, k, w_padded.shape[1], kp, m)
+            aq, ads = act[: n * ka], act[n * ka:]
+            self.mmv(spec, w_padded, aq, ads, dst, m, k, w_padded.shape[1], ka, m)
         else:
             xf = self.convert(np.ascontiguousarray(x, dtype=np.float32), "f32", "f32")
             self.mmv(spec, w_padded, xf, None, dst, m, k, w_padded.shape[1], kp, m)
