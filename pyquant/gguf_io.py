@@ -556,7 +556,6 @@ class GGUFSink:
         self._next = 0
         self._tmp: Path | None = None
         self._writer: _Writer | None = None
-        self._fh: Any = None
 
     @property
     def total_bytes(self) -> int:
@@ -591,6 +590,10 @@ class GGUFSink:
             raise GGUFError(f"{self.path}: cannot create a file in {parent} ({e.strerror})") from None
         os.close(fd)
         self._tmp = Path(tmp)
+        # mkstemp makes the file 0600; the output should get the mode a plain open() would give it
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(self._tmp, 0o666 & ~mask)
         try:
             w = _Writer(None, arch="")  # arch "" adds no key; every key comes from `metadata`, in its order
             w.data_alignment = align

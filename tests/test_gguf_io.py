@@ -400,3 +400,12 @@ def test_unwritable_directory(tmp_path):
             save_gguf(d / "o.gguf", _three())
     finally:
         d.chmod(0o700)
+
+
+def test_output_gets_the_usual_file_mode(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        p = save_gguf(tmp_path / "m.gguf", {"w": np.zeros(4, np.float32)})
+    finally:
+        os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o644

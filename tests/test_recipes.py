@@ -610,9 +610,11 @@ def llama_quantize(binary: str, src: Path, dst: Path, recipe: str, imatrix: Path
 @pytest.mark.skipif(not __import__("os").environ.get("LLAMA_QUANTIZE"),
                     reason="set LLAMA_QUANTIZE to a llama-quantize binary to compare whole files with llama.cpp")
 @pytest.mark.parametrize("arch", ARCHS)
-def test_whole_files_equal_llama_quantize(tmp_path, arch):
-    """Same input, same recipe: llama-quantize's file and ours have the same tensors, types, order, bytes, metadata."""
+def test_whole_files_equal_llama_quantize(tmp_path, arch, monkeypatch):
+    """Same input, same recipe: llama-quantize's file and ours are identical (tensors, order, bytes, metadata)."""
     import os
+
+    monkeypatch.chdir(tmp_path)
 
     src = write_tiny(tmp_path / f"{arch}-f16.gguf", arch)
     for recipe in ORACLE_RECIPES:
@@ -624,3 +626,244 @@ def test_whole_files_equal_llama_quantize(tmp_path, arch):
         for ti in a.infos:
             assert np.array_equal(a.raw(ti), b.raw(b.info(ti.name))), (recipe, ti.name, ti.qtype)
         assert list(a.metadata) == list(b.metadata) and a.metadata.types == b.metadata.types
+        assert theirs.read_bytes() == ours.read_bytes(), recipe
+        assert LLAMA_QUANTIZE_PLAIN[f"{arch}/{recipe}"][1] == _sha16(theirs), "recorded output is stale"
+    im = _tiny_imatrix(arch)
+    save_imatrix("imatrix.gguf", im)
+    save_imatrix("imatrix.dat", im, legacy=True)
+    for recipe, fn in (("Q4_0", "imatrix.gguf"), ("Q4_K_M", "imatrix.gguf"), ("Q2_K_S", "imatrix.gguf"),
+                       ("Q3_K_S", "imatrix.dat")):
+        theirs, ours = tmp_path / f"{recipe}-im-llama.gguf", tmp_path / f"{recipe}-im-pyquant.gguf"
+        llama_quantize(os.environ["LLAMA_QUANTIZE"], src, theirs, recipe, imatrix=Path(fn))
+        quantize_model(src, ours, recipe, imatrix=fn, progress=False, threads=1)
+        assert theirs.read_bytes() == ours.read_bytes(), (recipe, fn)
+        assert LLAMA_QUANTIZE_IMATRIX[f"{arch}/{recipe}/{fn}"][1] == _sha16(theirs), "recorded output is stale"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# llama-quantize's own output for the tiny models, recorded (so tests without the binary still compare)
+#
+# Recorded with llama-quantize built from the llama.cpp that llama-cpp-python 0.3.36 vendors (commit 0c1e5709,
+# 2026-10-01; cmake --target llama-quantize, CPU, GGML_NATIVE default) by test_whole_files_equal_llama_quantize's
+# procedure: `llama-quantize [--imatrix F] tiny-<arch>.gguf out.gguf RECIPE 1`. Per file: the type of every
+# tensor in file order (one letter each, _CODE) and the first 16 hex digits of the sha256 of the whole file.
+# pyquant's quantize_model wrote byte-identical files for every entry (and for the real Gemma 3 270M,
+# dequantized to F32 and re-quantized with Q4_K_M).
+_CODE = {"F32": "f", "F16": "h", "Q4_0": "0", "Q4_1": "1", "Q5_0": "5", "Q5_1": "6", "Q8_0": "8", "Q2_K": "B",
+         "Q3_K": "C", "Q4_K": "D", "Q5_K": "E", "Q6_K": "F"}
+LLAMA_QUANTIZE_INPUTS = {"llama": "fb4648aeb38610aa", "qwen2": "294bca79db0e7fb0", "qwen3": "056241254ede8e3a", "gemma": "d7db10d6c4ec2e37", "gemma2": "8f1d816d1724c05c", "gemma3": "480ab169587b1e15", "phi3": "bd1185e79833acca", "bert": "276e211364072f44"}
+LLAMA_QUANTIZE_PLAIN = {
+    "llama/Q2_K": ("FfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfB", "9807714b7fc0e53b"),
+    "llama/Q3_K_S": ("FfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfC", "2aca8ee8b4be833c"),
+    "llama/Q3_K_M": ("FfCCfDCEDCfCCfDCEDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfC", "cd36c27667c3fd09"),
+    "llama/Q3_K_L": ("FfCCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfC", "de5bde6bedba99d5"),
+    "llama/Q4_K_S": ("FfDDfDDEEDfDDfDDEDDfDDfDDEDDfDDfDDEDDfDDfDDDDDfDDfDDDDDfDDfDDDDDfDDfDDDDDfD", "9453dc9617b1e8ec"),
+    "llama/Q4_K_M": ("FfDDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDFFDfD", "226f992970b8c235"),
+    "llama/Q5_K_S": ("FfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfE", "4cffcf0bb05ac192"),
+    "llama/Q5_K_M": ("FfEEfEEFFEfEEfEEEEEfEEfEEEEEfEEfEEFFEfEEfEEEEEfEEfEEEEEfEEfEEFFEfEEfEEFFEfE", "d8f0781668ed555d"),
+    "llama/Q6_K": ("FfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfF", "b2217aae62240127"),
+    "llama/Q8_0": ("8f88f88888f88f88888f88f88888f88f88888f88f88888f88f88888f88f88888f88f88888f8", "173af138e06489ff"),
+    "llama/Q4_0": ("Ff00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f0", "f1da92ba0003c70f"),
+    "llama/Q4_1": ("Ff11f11111f11f11111f11f11111f11f11111f11f11111f11f11111f11f11111f11f11111f1", "7c9cc25690b3de67"),
+    "llama/Q5_0": ("Ff55f55555f55f55555f55f55555f55f55555f55f55555f55f55555f55f55555f55f55555f5", "6926597c3e3f08a1"),
+    "llama/Q5_1": ("Ff66f66666f66f66666f66f66666f66f66666f66f66666f66f66666f66f66666f66f66666f6", "6ac8dc4a3126461b"),
+    "qwen2/Q2_K": ("fFfBfCfBfCCBfBfBfCfBfCCBfBfBfCfBfCCBfBfBfCfBfCCBfBfBfCfBfCCBfBfBfCfBfCCBfBfBfCfBfCCBfBfBfCfBfCCBfB", "a4220937d3cccc7b"),
+    "qwen2/Q3_K_S": ("fFfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfC", "e8c936c5792eee1d"),
+    "qwen2/Q3_K_M": ("fFfCfDfCfEDCfCfCfDfCfEDCfCfCfDfCfDDCfCfCfDfCfDDCfCfCfDfCfDDCfCfCfDfCfDDCfCfCfDfCfDDCfCfCfDfCfDDCfC", "fd694e1e60a4b258"),
+    "qwen2/Q3_K_L": ("fFfCfEfCfEECfCfCfEfCfEECfCfCfEfCfEECfCfCfEfCfEECfCfCfEfCfEECfCfCfEfCfEECfCfCfEfCfEECfCfCfEfCfEECfC", "65645a2269b3c0f1"),
+    "qwen2/Q4_K_S": ("fFfDfDfDfEEDfDfDfDfDfEDDfDfDfDfDfEDDfDfDfDfDfEDDfDfDfDfDfDDDfDfDfDfDfDDDfDfDfDfDfDDDfDfDfDfDfDDDfD", "af139c76d40b0809"),
+    "qwen2/Q4_K_M": ("fFfDfDfDfFFDfDfDfDfDfDDDfDfDfDfDfDDDfDfDfDfDfFFDfDfDfDfDfDDDfDfDfDfDfDDDfDfDfDfDfFFDfDfDfDfDfFFDfD", "73ac4ce093689e9c"),
+    "qwen2/Q5_K_S": ("fFfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfEEEfE", "28c3ebdd1f5b4826"),
+    "qwen2/Q5_K_M": ("fFfEfEfEfFFEfEfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfFFEfEfEfEfEfEEEfEfEfEfEfEEEfEfEfEfEfFFEfEfEfEfEfFFEfE", "606b8bc8ce44eb93"),
+    "qwen2/Q6_K": ("fFfFfFfFfFFFfFfFfFfFfFFFfFfFfFfFfFFFfFfFfFfFfFFFfFfFfFfFfFFFfFfFfFfFfFFFfFfFfFfFfFFFfFfFfFfFfFFFfF", "193ac970c9c1b890"),
+    "qwen2/Q8_0": ("f8f8f8f8f888f8f8f8f8f888f8f8f8f8f888f8f8f8f8f888f8f8f8f8f888f8f8f8f8f888f8f8f8f8f888f8f8f8f8f888f8", "1987427770afcf2b"),
+    "qwen2/Q4_0": ("fFf0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0", "2203381986c8255c"),
+    "qwen2/Q4_1": ("fFf1f1f1f111f1f1f1f1f111f1f1f1f1f111f1f1f1f1f111f1f1f1f1f111f1f1f1f1f111f1f1f1f1f111f1f1f1f1f111f1", "0bf37f26b567ad77"),
+    "qwen2/Q5_0": ("fFf5f5f5f555f5f5f5f5f555f5f5f5f5f555f5f5f5f5f555f5f5f5f5f555f5f5f5f5f555f5f5f5f5f555f5f5f5f5f555f5", "a474128e90541aa7"),
+    "qwen2/Q5_1": ("fFf6f6f6f666f6f6f6f6f666f6f6f6f6f666f6f6f6f6f666f6f6f6f6f666f6f6f6f6f666f6f6f6f6f666f6f6f6f6f666f6", "c0b4670f19d1b3f0"),
+    "qwen3/Q2_K": ("FfBBffCBfCCBfBBffCBfCCBfBBffCBfCCBfBBffCBfCCBfBBffCBfCCBfBBffCBfCCBfBBffCBfCCBfBBffCBfCCBfB", "f939a7733ff7d57e"),
+    "qwen3/Q3_K_S": ("FfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfC", "42e86c01df0554ff"),
+    "qwen3/Q3_K_M": ("FfCCffDCfEDCfCCffDCfEDCfCCffDCfDDCfCCffDCfDDCfCCffDCfDDCfCCffDCfDDCfCCffDCfDDCfCCffDCfDDCfC", "d1205a843c89ca99"),
+    "qwen3/Q3_K_L": ("FfCCffECfEECfCCffECfEECfCCffECfEECfCCffECfEECfCCffECfEECfCCffECfEECfCCffECfEECfCCffECfEECfC", "bd79dc9b5d6c4681"),
+    "qwen3/Q4_K_S": ("FfDDffDDfEEDfDDffDDfEDDfDDffDDfEDDfDDffDDfEDDfDDffDDfDDDfDDffDDfDDDfDDffDDfDDDfDDffDDfDDDfD", "aa15b0f0c4365278"),
+    "qwen3/Q4_K_M": ("FfDDffDDfFFDfDDffDDfDDDfDDffDDfDDDfDDffDDfFFDfDDffDDfDDDfDDffDDfDDDfDDffDDfFFDfDDffDDfFFDfD", "e21e783e4bd633a9"),
+    "qwen3/Q5_K_S": ("FfEEffEEfEEEfEEffEEfEEEfEEffEEfEEEfEEffEEfEEEfEEffEEfEEEfEEffEEfEEEfEEffEEfEEEfEEffEEfEEEfE", "e5fca4805cf9ebb8"),
+    "qwen3/Q5_K_M": ("FfEEffEEfFFEfEEffEEfEEEfEEffEEfEEEfEEffEEfFFEfEEffEEfEEEfEEffEEfEEEfEEffEEfFFEfEEffEEfFFEfE", "4969d01a693ef6d4"),
+    "qwen3/Q6_K": ("FfFFffFFfFFFfFFffFFfFFFfFFffFFfFFFfFFffFFfFFFfFFffFFfFFFfFFffFFfFFFfFFffFFfFFFfFFffFFfFFFfF", "12ac43b608f9c2a9"),
+    "qwen3/Q8_0": ("8f88ff88f888f88ff88f888f88ff88f888f88ff88f888f88ff88f888f88ff88f888f88ff88f888f88ff88f888f8", "b1bc2a730fdbafe0"),
+    "qwen3/Q4_0": ("Ff00ff00f000f00ff00f000f00ff00f000f00ff00f000f00ff00f000f00ff00f000f00ff00f000f00ff00f000f0", "e237e55f63e1f43e"),
+    "qwen3/Q4_1": ("Ff11ff11f111f11ff11f111f11ff11f111f11ff11f111f11ff11f111f11ff11f111f11ff11f111f11ff11f111f1", "98149456b4b7bbf4"),
+    "qwen3/Q5_0": ("Ff55ff55f555f55ff55f555f55ff55f555f55ff55f555f55ff55f555f55ff55f555f55ff55f555f55ff55f555f5", "f23cbc79154d0783"),
+    "qwen3/Q5_1": ("Ff66ff66f666f66ff66f666f66ff66f666f66ff66f666f66ff66f666f66ff66f666f66ff66f666f66ff66f666f6", "3041f771021e7c89"),
+    "gemma/Q2_K": ("fFBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfBBfCBDCBfB", "4d839616c7d2c0b8"),
+    "gemma/Q3_K_S": ("fFCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfC", "bf3faf80ad9514ec"),
+    "gemma/Q3_K_M": ("fFCfDCEDCfCCfDCEDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfCCfDCDDCfC", "d0f1a610669fc5e7"),
+    "gemma/Q3_K_L": ("fFCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfCCfECEECfC", "a544cb7c5e4b6cb8"),
+    "gemma/Q4_K_S": ("fFDfDDEEDfDDfDDEDDfDDfDDEDDfDDfDDEDDfDDfDDDDDfDDfDDDDDfDDfDDDDDfDDfDDDDDfD", "a7efbff78482275c"),
+    "gemma/Q4_K_M": ("fFDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDFFDfD", "1352ab2389d224f3"),
+    "gemma/Q5_K_S": ("fFEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfEEfEEEEEfE", "adfab5107946bf6f"),
+    "gemma/Q5_K_M": ("fFEfEEFFEfEEfEEEEEfEEfEEEEEfEEfEEFFEfEEfEEEEEfEEfEEEEEfEEfEEFFEfEEfEEFFEfE", "9b9490725e4c81b8"),
+    "gemma/Q6_K": ("fFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfFFfFFFFFfF", "d85810f79e3e53fb"),
+    "gemma/Q8_0": ("f88f88888f88f88888f88f88888f88f88888f88f88888f88f88888f88f88888f88f88888f8", "71c63f8bd1859691"),
+    "gemma/Q4_0": ("fF0f00000f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f0", "197175de1c7e911b"),
+    "gemma/Q4_1": ("fF1f11111f11f11111f11f11111f11f11111f11f11111f11f11111f11f11111f11f11111f1", "61644c3e47e0097e"),
+    "gemma/Q5_0": ("fF5f55555f55f55555f55f55555f55f55555f55f55555f55f55555f55f55555f55f55555f5", "1145d4304cf69b64"),
+    "gemma/Q5_1": ("fF6f66666f66f66666f66f66666f66f66666f66f66666f66f66666f66f66666f66f66666f6", "b28027cad4a0114c"),
+    "gemma2/Q2_K": ("fFBfCBCCBfBffBfCBCCBfBffBfCBCCBfBffBfCBCCBfBffBfCBCCBfBffBfCBCCBfBffBfCBCCBfBffBfCBCCBfBff", "a7223a7360c16bd9"),
+    "gemma2/Q3_K_S": ("fFCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCff", "c6c2225b15a84350"),
+    "gemma2/Q3_K_M": ("fFCfDCEDCfCffCfDCEDCfCffCfDCDDCfCffCfDCDDCfCffCfDCDDCfCffCfDCDDCfCffCfDCDDCfCffCfDCDDCfCff", "54e33731aeb51345"),
+    "gemma2/Q3_K_L": ("fFCfECEECfCffCfECEECfCffCfECEECfCffCfECEECfCffCfECEECfCffCfECEECfCffCfECEECfCffCfECEECfCff", "041cfa1dcc3f776a"),
+    "gemma2/Q4_K_S": ("fFDfDDEEDfDffDfDDEDDfDffDfDDEDDfDffDfDDEDDfDffDfDDDDDfDffDfDDDDDfDffDfDDDDDfDffDfDDDDDfDff", "ffb7256379a96bdb"),
+    "gemma2/Q4_K_M": ("fFDfDDFFDfDffDfDDDDDfDffDfDDDDDfDffDfDDFFDfDffDfDDDDDfDffDfDDDDDfDffDfDDFFDfDffDfDDFFDfDff", "6c45aa46a7ca1a3a"),
+    "gemma2/Q5_K_S": ("fFEfEEEEEfEffEfEEEEEfEffEfEEEEEfEffEfEEEEEfEffEfEEEEEfEffEfEEEEEfEffEfEEEEEfEffEfEEEEEfEff", "36ac59dfdb8eb84d"),
+    "gemma2/Q5_K_M": ("fFEfEEFFEfEffEfEEEEEfEffEfEEEEEfEffEfEEFFEfEffEfEEEEEfEffEfEEEEEfEffEfEEFFEfEffEfEEFFEfEff", "559ea85c7d5d042a"),
+    "gemma2/Q6_K": ("fFFfFFFFFfFffFfFFFFFfFffFfFFFFFfFffFfFFFFFfFffFfFFFFFfFffFfFFFFFfFffFfFFFFFfFffFfFFFFFfFff", "8a80d83011985869"),
+    "gemma2/Q8_0": ("f88f88888f8ff8f88888f8ff8f88888f8ff8f88888f8ff8f88888f8ff8f88888f8ff8f88888f8ff8f88888f8ff", "39c484a670fde2a4"),
+    "gemma2/Q4_0": ("fF0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff", "5b807ac81b11be05"),
+    "gemma2/Q4_1": ("fF1f11111f1ff1f11111f1ff1f11111f1ff1f11111f1ff1f11111f1ff1f11111f1ff1f11111f1ff1f11111f1ff", "32d1c8ab5e7833a7"),
+    "gemma2/Q5_0": ("fF5f55555f5ff5f55555f5ff5f55555f5ff5f55555f5ff5f55555f5ff5f55555f5ff5f55555f5ff5f55555f5ff", "941f8783ee71f7b4"),
+    "gemma2/Q5_1": ("fF6f66666f6ff6f66666f6ff6f66666f6ff6f66666f6ff6f66666f6ff6f66666f6ff6f66666f6ff6f66666f6ff", "4e2326e8ebb06571"),
+    "gemma3/Q2_K": ("f80ffC0f5C0f0ff0ffC0f5C0f0ff0ffC0f5C0f0ff0ffC0f5C0f0ff0ffC0f5C0f0ff0ffC0f5C0f0ff0ffC0f5C0f0ff0ffC0f5C0f0ff", "eac6a230fc4493f8"),
+    "gemma3/Q3_K_S": ("f80ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff", "dcc25a5c5088a001"),
+    "gemma3/Q3_K_M": ("f80ffD0f6D0f0ff0ffD0f6D0f0ff0ffD0f5D0f0ff0ffD0f5D0f0ff0ffD0f5D0f0ff0ffD0f5D0f0ff0ffD0f5D0f0ff0ffD0f5D0f0ff", "dca8c585f8df49c2"),
+    "gemma3/Q3_K_L": ("f80ffE0f6E0f0ff0ffE0f6E0f0ff0ffE0f6E0f0ff0ffE0f6E0f0ff0ffE0f6E0f0ff0ffE0f6E0f0ff0ffE0f6E0f0ff0ffE0f6E0f0ff", "48291c84c76461ea"),
+    "gemma3/Q4_K_S": ("f85ffD5f6E5f5ff5ffD5f6D5f5ff5ffD5f6D5f5ff5ffD5f6D5f5ff5ffD5f5D5f5ff5ffD5f5D5f5ff5ffD5f5D5f5ff5ffD5f5D5f5ff", "ca3554748cc87edb"),
+    "gemma3/Q4_K_M": ("f85ffD5f8F5f5ff5ffD5f5D5f5ff5ffD5f5D5f5ff5ffD5f8F5f5ff5ffD5f5D5f5ff5ffD5f5D5f5ff5ffD5f8F5f5ff5ffD5f8F5f5ff", "f8a2eaec3bf88db6"),
+    "gemma3/Q5_K_S": ("f86ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff", "a0c6aabe748fd680"),
+    "gemma3/Q5_K_M": ("f86ffE6f8F6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f8F6f6ff6ffE6f6E6f6ff6ffE6f6E6f6ff6ffE6f8F6f6ff6ffE6f8F6f6ff", "81eb09b994bb4cee"),
+    "gemma3/Q6_K": ("f88ffF8f8F8f8ff8ffF8f8F8f8ff8ffF8f8F8f8ff8ffF8f8F8f8ff8ffF8f8F8f8ff8ffF8f8F8f8ff8ffF8f8F8f8ff8ffF8f8F8f8ff", "06dd0cda83e9f2b0"),
+    "gemma3/Q8_0": ("f88ff88f888f8ff8ff88f888f8ff8ff88f888f8ff8ff88f888f8ff8ff88f888f8ff8ff88f888f8ff8ff88f888f8ff8ff88f888f8ff", "d206dd1e7f6c885c"),
+    "gemma3/Q4_0": ("f80ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff", "52b772acbebd99cd"),
+    "gemma3/Q4_1": ("f81ff11f111f1ff1ff11f111f1ff1ff11f111f1ff1ff11f111f1ff1ff11f111f1ff1ff11f111f1ff1ff11f111f1ff1ff11f111f1ff", "46405206ba018d1c"),
+    "gemma3/Q5_0": ("f85ff55f555f5ff5ff55f555f5ff5ff55f555f5ff5ff55f555f5ff5ff55f555f5ff5ff55f555f5ff5ff55f555f5ff5ff55f555f5ff", "c4dea84ec2675744"),
+    "gemma3/Q5_1": ("f86ff66f666f6ff6ff66f666f6ff6ff66f666f6ff6ff66f666f6ff6ff66f666f6ff6ff66f666f6ff6ff66f666f6ff6ff66f666f6ff", "b8db01cdbd5ad8d4"),
+    "phi3/Q2_K": ("FfBfCCCfBfCCCfBfCCCfBfCCCfBfCCCfBfCCCfBfCCCfBfCCCfB", "0372b2aa03e93fbc"),
+    "phi3/Q3_K_S": ("FfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfC", "2bf725c8406dccf2"),
+    "phi3/Q3_K_M": ("FfCfDEDfCfDEDfCfDDDfCfDDDfCfDDDfCfDDDfCfDDDfCfDDDfC", "ae8463696f668b35"),
+    "phi3/Q3_K_L": ("FfCfEEEfCfEEEfCfEEEfCfEEEfCfEEEfCfEEEfCfEEEfCfEEEfC", "bd14c0245179a16e"),
+    "phi3/Q4_K_S": ("FfDfDEEfDfDEDfDfDEDfDfDEDfDfDDDfDfDDDfDfDDDfDfDDDfD", "2e8c35fd48946dee"),
+    "phi3/Q4_K_M": ("FfDfDFFfDfDDDfDfDDDfDfDFFfDfDDDfDfDDDfDfDFFfDfDFFfD", "68b029afa12b3a7c"),
+    "phi3/Q5_K_S": ("FfEfEEEfEfEEEfEfEEEfEfEEEfEfEEEfEfEEEfEfEEEfEfEEEfE", "6edab5ff66f0fc68"),
+    "phi3/Q5_K_M": ("FfEfEFFfEfEEEfEfEEEfEfEFFfEfEEEfEfEEEfEfEFFfEfEFFfE", "cecdddad906ae707"),
+    "phi3/Q6_K": ("FfFfFFFfFfFFFfFfFFFfFfFFFfFfFFFfFfFFFfFfFFFfFfFFFfF", "03e0ea416bd700b3"),
+    "phi3/Q8_0": ("8f8f888f8f888f8f888f8f888f8f888f8f888f8f888f8f888f8", "f503bb7b7eea3694"),
+    "phi3/Q4_0": ("Ff0f000f0f000f0f000f0f000f0f000f0f000f0f000f0f000f0", "59086ab1c9c8a48f"),
+    "phi3/Q4_1": ("Ff1f111f1f111f1f111f1f111f1f111f1f111f1f111f1f111f1", "f07fcaec8cc1db19"),
+    "phi3/Q5_0": ("Ff5f555f5f555f5f555f5f555f5f555f5f555f5f555f5f555f5", "26b15ab31a0cbdb2"),
+    "phi3/Q5_1": ("Ff6f666f6f666f6f666f6f666f6f666f6f666f6f666f6f666f6", "ef31f966527b5c42"),
+    "bert/Q2_K": ("f8ffff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0ff", "f87f32d58f2e6365"),
+    "bert/Q3_K_S": ("f8ffff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0ff", "d740c42da4162584"),
+    "bert/Q3_K_M": ("f8ffff0f5fff0f6fDf0fff0f5fff0f6fDf0fff0f5fff0f5fDf0fff0f5fff0f5fDf0fff0f5fff0f5fDf0fff0f5fff0f5fDf0fff0f5fff0f5fDf0fff0f5fff0f5fDf0ff", "4483cf9fd18f5a70"),
+    "bert/Q3_K_L": ("f8ffff0f6fff0f6fEf0fff0f6fff0f6fEf0fff0f6fff0f6fEf0fff0f6fff0f6fEf0fff0f6fff0f6fEf0fff0f6fff0f6fEf0fff0f6fff0f6fEf0fff0f6fff0f6fEf0ff", "0432b498e7d194be"),
+    "bert/Q4_K_S": ("f8ffff5f5fff5f6fEf5fff5f5fff5f6fDf5fff5f5fff5f6fDf5fff5f5fff5f6fDf5fff5f5fff5f5fDf5fff5f5fff5f5fDf5fff5f5fff5f5fDf5fff5f5fff5f5fDf5ff", "ce43830d8bc4d0ff"),
+    "bert/Q4_K_M": ("f8ffff5f5fff5f8fFf5fff5f5fff5f5fDf5fff5f5fff5f5fDf5fff5f5fff5f8fFf5fff5f5fff5f5fDf5fff5f5fff5f5fDf5fff5f5fff5f8fFf5fff5f5fff5f8fFf5ff", "e9429c0fb9f466b5"),
+    "bert/Q5_K_S": ("f8ffff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6ff", "c1b5ee3b4bc840d3"),
+    "bert/Q5_K_M": ("f8ffff6f6fff6f8fFf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f8fFf6fff6f6fff6f6fEf6fff6f6fff6f6fEf6fff6f6fff6f8fFf6fff6f6fff6f8fFf6ff", "8d726e5646e8958d"),
+    "bert/Q6_K": ("f8ffff8f8fff8f8fFf8fff8f8fff8f8fFf8fff8f8fff8f8fFf8fff8f8fff8f8fFf8fff8f8fff8f8fFf8fff8f8fff8f8fFf8fff8f8fff8f8fFf8fff8f8fff8f8fFf8ff", "9186a24994dcc243"),
+    "bert/Q8_0": ("f8ffff8f8fff8f8f8f8fff8f8fff8f8f8f8fff8f8fff8f8f8f8fff8f8fff8f8f8f8fff8f8fff8f8f8f8fff8f8fff8f8f8f8fff8f8fff8f8f8f8fff8f8fff8f8f8f8ff", "20b77d415bfd021a"),
+    "bert/Q4_0": ("f8ffff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0ff", "c721178bde3ea3fc"),
+    "bert/Q4_1": ("f8ffff1f1fff1f1f1f1fff1f1fff1f1f1f1fff1f1fff1f1f1f1fff1f1fff1f1f1f1fff1f1fff1f1f1f1fff1f1fff1f1f1f1fff1f1fff1f1f1f1fff1f1fff1f1f1f1ff", "13cfadbd068cdef1"),
+    "bert/Q5_0": ("f8ffff5f5fff5f5f5f5fff5f5fff5f5f5f5fff5f5fff5f5f5f5fff5f5fff5f5f5f5fff5f5fff5f5f5f5fff5f5fff5f5f5f5fff5f5fff5f5f5f5fff5f5fff5f5f5f5ff", "daf8b4f809bfc7ca"),
+    "bert/Q5_1": ("f8ffff6f6fff6f6f6f6fff6f6fff6f6f6f6fff6f6fff6f6f6f6fff6f6fff6f6f6f6fff6f6fff6f6f6f6fff6f6fff6f6f6f6fff6f6fff6f6f6f6fff6f6fff6f6f6f6ff", "6d99a79e4440fe1d"),
+}
+LLAMA_QUANTIZE_IMATRIX = {
+    "llama/Q4_0/imatrix.gguf": ("Ff00f00010f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f0", "2ac394869ecd61e0"),
+    "llama/Q4_K_M/imatrix.gguf": ("FfDDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDFFDfD", "9f74710d56ec40da"),
+    "llama/Q2_K_S/imatrix.gguf": ("FfBBfBBDDBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfB", "74a33b6e6315ad69"),
+    "llama/Q3_K_S/imatrix.dat": ("FfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfC", "f061d3d65674ade0"),
+    "qwen2/Q4_0/imatrix.gguf": ("fFf0f0f0f010f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0f0f0f0f000f0", "b71ae6f8ae108e40"),
+    "qwen2/Q4_K_M/imatrix.gguf": ("fFfDfDfDfFFDfDfDfDfDfDDDfDfDfDfDfDDDfDfDfDfDfFFDfDfDfDfDfDDDfDfDfDfDfDDDfDfDfDfDfFFDfDfDfDfDfFFDfD", "f6c5f49afc5880dd"),
+    "qwen2/Q2_K_S/imatrix.gguf": ("fFfBfBfBfBDBfBfBfBfBfBBBfBfBfBfBfBBBfBfBfBfBfBBBfBfBfBfBfBBBfBfBfBfBfBBBfBfBfBfBfBBBfBfBfBfBfBBBfB", "6146c1220d855743"),
+    "qwen2/Q3_K_S/imatrix.dat": ("fFfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfCfCfCfCfCCCfC", "21b06e708c5c1123"),
+    "qwen3/Q4_0/imatrix.gguf": ("Ff00ff00f010f00ff00f000f00ff00f000f00ff00f000f00ff00f000f00ff00f000f00ff00f000f00ff00f000f0", "bf04c13d5b4a4972"),
+    "qwen3/Q4_K_M/imatrix.gguf": ("FfDDffDDfFFDfDDffDDfDDDfDDffDDfDDDfDDffDDfFFDfDDffDDfDDDfDDffDDfDDDfDDffDDfFFDfDDffDDfFFDfD", "10b5398be46eaff3"),
+    "qwen3/Q2_K_S/imatrix.gguf": ("FfBBffBBfBDBfBBffBBfBBBfBBffBBfBBBfBBffBBfBBBfBBffBBfBBBfBBffBBfBBBfBBffBBfBBBfBBffBBfBBBfB", "1a97e0f1707d0442"),
+    "qwen3/Q3_K_S/imatrix.dat": ("FfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfCCffCCfCCCfC", "a784bb6aa02fb23d"),
+    "gemma/Q4_0/imatrix.gguf": ("fF0f00010f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f00f00000f0", "37c96153f2381573"),
+    "gemma/Q4_K_M/imatrix.gguf": ("fFDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDDDDfDDfDDDDDfDDfDDFFDfDDfDDFFDfD", "f13476716b1dd405"),
+    "gemma/Q2_K_S/imatrix.gguf": ("fFBfBBDDBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfBBfBBDBBfB", "94ce844e6d6e9cb8"),
+    "gemma/Q3_K_S/imatrix.dat": ("fFCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfCCfCCCCCfC", "e032cb4f96aed7f6"),
+    "gemma2/Q4_0/imatrix.gguf": ("fF0f00010f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff0f00000f0ff", "36a9df1a51deb928"),
+    "gemma2/Q4_K_M/imatrix.gguf": ("fFDfDDFFDfDffDfDDDDDfDffDfDDDDDfDffDfDDFFDfDffDfDDDDDfDffDfDDDDDfDffDfDDFFDfDffDfDDFFDfDff", "abb695fe9d1e105c"),
+    "gemma2/Q2_K_S/imatrix.gguf": ("fFBfBBBDBfBffBfBBBBBfBffBfBBBBBfBffBfBBBBBfBffBfBBBBBfBffBfBBBBBfBffBfBBBBBfBffBfBBBBBfBff", "d53fa33a48be906a"),
+    "gemma2/Q3_K_S/imatrix.dat": ("fFCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCffCfCCCCCfCff", "aa1ef1c36a09962b"),
+    "gemma3/Q4_0/imatrix.gguf": ("f80ff00f010f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff0ff00f000f0ff", "da5b9f6a9e882037"),
+    "gemma3/Q4_K_M/imatrix.gguf": ("f85ffD5f8F5f5ff5ffD5f5D5f5ff5ffD5f5D5f5ff5ffD5f8F5f5ff5ffD5f5D5f5ff5ffD5f5D5f5ff5ffD5f8F5f5ff5ffD5f8F5f5ff", "3ae1c279b303ce13"),
+    "gemma3/Q2_K_S/imatrix.gguf": ("f80ffB0f5D0f0ff0ffB0f5B0f0ff0ffB0f5B0f0ff0ffB0f5B0f0ff0ffB0f5B0f0ff0ffB0f5B0f0ff0ffB0f5B0f0ff0ffB0f5B0f0ff", "99b6aa80d045a1a2"),
+    "gemma3/Q3_K_S/imatrix.dat": ("f80ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff0ffC0f0C0f0ff", "80235053effb1066"),
+    "phi3/Q4_0/imatrix.gguf": ("Ff0f001f0f000f0f000f0f000f0f000f0f000f0f000f0f000f0", "46efcd08a92bc5ed"),
+    "phi3/Q4_K_M/imatrix.gguf": ("FfDfDFFfDfDDDfDfDDDfDfDFFfDfDDDfDfDDDfDfDFFfDfDFFfD", "03031c05a4c8529f"),
+    "phi3/Q2_K_S/imatrix.gguf": ("FfBfBBDfBfBBBfBfBBBfBfBBBfBfBBBfBfBBBfBfBBBfBfBBBfB", "6d55ac13ef1defcb"),
+    "phi3/Q3_K_S/imatrix.dat": ("FfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfCfCCCfC", "f19bfddb9b404f1b"),
+    "bert/Q4_0/imatrix.gguf": ("f8ffff0f0fff0f0f1f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0fff0f0fff0f0f0f0ff", "8c5bc12d24d46567"),
+    "bert/Q4_K_M/imatrix.gguf": ("f8ffff5f5fff5f8fFf5fff5f5fff5f5fDf5fff5f5fff5f5fDf5fff5f5fff5f8fFf5fff5f5fff5f5fDf5fff5f5fff5f5fDf5fff5f5fff5f8fFf5fff5f5fff5f8fFf5ff", "a917bfee679c4fb8"),
+    "bert/Q2_K_S/imatrix.gguf": ("f8ffff0f0fff0f0fDf0fff0f0fff0f0fBf0fff0f0fff0f0fBf0fff0f0fff0f0fBf0fff0f0fff0f0fBf0fff0f0fff0f0fBf0fff0f0fff0f0fBf0fff0f0fff0f0fBf0ff", "a2a2cb8ef81aa9c4"),
+    "bert/Q3_K_S/imatrix.dat": ("f8ffff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0fff0f0fff0f0fCf0ff", "8046d93d84c9670f"),
+}
+
+
+def _tiny_imatrix(arch: str) -> Imatrix:
+    """Random importance for every 2-D blk.* tensor of the tiny model (as llama-imatrix collects them)."""
+    _, spec = tiny_model(arch)
+    rng = np.random.default_rng(7)
+    w = {n: rng.uniform(0.01, 4, s[-1]).astype(np.float32) for n, s, _ in spec if n.startswith("blk.") and len(s) == 2}
+    im = Imatrix.from_weights(w, count=3)
+    im.datasets, im.chunk_count, im.chunk_size = ["tiny.txt"], 1, 512
+    return im
+
+
+def _sha16(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_types_equal_llama_quantize(arch):
+    """choose_types gives every tensor of the tiny models the type llama-quantize gave it, in its order."""
+    m, spec = tiny_model(arch)
+    info = ModelInfo.from_metadata(m)
+    for key, (want, _) in LLAMA_QUANTIZE_PLAIN.items():
+        a, recipe = key.split("/")
+        if a == arch:
+            got = "".join(_CODE[c.qtype.name] for c in choose_types(spec, recipe, info))
+            assert got == want, recipe
+    for key, (want, _) in LLAMA_QUANTIZE_IMATRIX.items():
+        a, recipe, _f = key.split("/")
+        if a == arch:
+            got = "".join(_CODE[c.qtype.name] for c in choose_types(spec, recipe, info, has_imatrix=True))
+            assert got == want, recipe
+
+
+def _check_files(tmp_path: Path, arch: str, monkeypatch) -> None:
+    src = write_tiny(tmp_path / f"{arch}.gguf", arch)
+    if _sha16(src) != LLAMA_QUANTIZE_INPUTS[arch]:
+        pytest.skip("the tiny model's random values differ from the recorded ones (numpy's generator changed?)")
+    for key, (_, want) in LLAMA_QUANTIZE_PLAIN.items():
+        a, recipe = key.split("/")
+        if a == arch:
+            out = tmp_path / f"{recipe}.gguf"
+            quantize_model(src, out, recipe, progress=False)
+            assert _sha16(out) == want, recipe
+    monkeypatch.chdir(tmp_path)  # llama-quantize records the imatrix path as given: "imatrix.gguf"
+    im = _tiny_imatrix(arch)
+    save_imatrix("imatrix.gguf", im)
+    save_imatrix("imatrix.dat", im, legacy=True)
+    for key, (_, want) in LLAMA_QUANTIZE_IMATRIX.items():
+        a, recipe, fn = key.split("/")
+        if a == arch:
+            out = tmp_path / f"{recipe}-im.gguf"
+            quantize_model(src, out, recipe, imatrix=fn, progress=False)
+            assert _sha16(out) == want, (recipe, fn)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "bert"])
+def test_whole_files_equal_recorded_llama_quantize_output(tmp_path, arch, monkeypatch):
+    """quantize_model writes the same bytes as llama-quantize, whole file, for every recipe, with and without imatrix."""
+    _check_files(tmp_path, arch, monkeypatch)
+
+
+@pytest.mark.slow  # the other five architectures, 18 files each
+@pytest.mark.parametrize("arch", ["qwen2", "qwen3", "gemma", "gemma2", "phi3"])
+def test_whole_files_equal_recorded_llama_quantize_output_more(tmp_path, arch, monkeypatch):
+    _check_files(tmp_path, arch, monkeypatch)
