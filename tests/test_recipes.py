@@ -490,6 +490,8 @@ def test_gemma_dequantize_requantize_q4_k_m(tmp_path, gemma_header):
     # different scale for values that the original block represents exactly.
     assert identical == {T.F32: 109, T.Q8_0: 10, T.Q5_0: 81, T.Q4_K: 5}
     assert rep.out_bytes == sum(ti.nbytes for ti in orig.infos)
+    # and the whole file is the one llama-quantize (llama.cpp 0c1e5709) writes from the same F32 file
+    assert _sha16(tmp_path / "gemma-q4_k_m.gguf") == "1c491889a072f6b0"
 
 
 def test_memory_is_bounded_by_a_chunk_not_the_tensor(tmp_path):
