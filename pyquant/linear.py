@@ -12,9 +12,10 @@
 
   - ``n <= 8``: activations quantized to Q8_1 (the CPU's bytes), then one fused mat-vec kernel that reads each
     weight byte once for all ``n`` rows (ggml's ``mul_mat_vec_q``; float weights: a float32 mat-vec);
-  - larger ``n``: mat-vec passes of 8 rows up to a per-architecture limit, then the vendor GEMM (cuBLAS,
-    hipBLAS) on weights dequantized to float16 (``gemm_dtype="bfloat16"`` for weights beyond float16's range)
-    and activations converted to the same type, float32 accumulation.
+  - larger ``n``: mat-vec passes of 8 rows up to a per-architecture limit (24 rows on NVIDIA), then the vendor
+    GEMM (cuBLAS, hipBLAS) on weights dequantized to float16 (``gemm_dtype="bfloat16"`` for weights beyond
+    float16's range) and activations converted to the same type, float32 accumulation. F16/BF16 weights go to
+    the GEMM as stored from 5 rows on.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def _linear_device(x: Any, w: QTensor, out: Any, path: str, gemm_dtype: str, str
     lay = layout(w.qtype)
     arch = dev.arch
     if path == "auto":
-        gemm_ok = n > lm.MAX_NCOLS and blas.gemm_available(dev)
+        gemm_ok = lm.plan(w.qtype, n, arch, True) == "gemm" and blas.gemm_available(dev)
         path = lm.plan(w.qtype, n, arch, gemm_ok)
 
     if path == "mmv":

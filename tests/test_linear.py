@@ -106,6 +106,9 @@ def test_launch_specs_cover_every_type_and_family():
         lm.matvec_spec("Q4_0", 9, 10, "sm_90")
     assert lm.plan("Q4_K", 8, "sm_90", True) == "mmv" and lm.plan("Q4_K", 512, "sm_90", True) == "gemm"
     assert lm.plan("Q4_K", 512, "sm_90", False) == "mmv" and lm.plan("F16", 9, "sm_90", True) == "gemm"
+    assert lm.plan("Q4_K", 24, "sm_90", True) == "mmv" and lm.plan("Q4_K", 25, "sm_90", True) == "gemm"
+    assert lm.plan("F16", 4, "sm_90", True) == "mmv" and lm.plan("BF16", 5, "sm_90", True) == "gemm"
+    assert lm.plan("F32", 8, "sm_90", True) == "mmv" and lm.plan("F32", 9, "sm_90", True) == "gemm"
 
 
 # ---------------------------------------------------------------------------------------------- emulated kernels

@@ -87,7 +87,7 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVF_RPW_6 1
 #define PQ_MMVF_RPW_7 1
 #define PQ_MMVF_RPW_8 1
-#define PQ_MMV_COL_FENCE 4
+#define PQ_MMV_COL_FENCE 2
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
 #define PQ_MATMUL_FAMILY "rdna1"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");

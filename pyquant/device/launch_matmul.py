@@ -84,7 +84,7 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     "cdna": MatVecTune(nwarps=(2,) * 8, rows_per_warp=(2, 2, 2, 2, 1, 1, 1, 1),
                        units_per_lane=(1,) * 8, warp=64,
                        max_rows_per_warp=(("q3_K", 1), ("q8_0", 1), ("q8_1", 1), ("q8_K", 1)),
-                       f_rows_per_warp=(1, 2, 2, 2, 1, 1, 1, 1), col_fence=4),
+                       f_rows_per_warp=(1, 2, 2, 2, 1, 1, 1, 1), col_fence=2),
     "rdna1": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                         units_per_lane=(1,) * 8, warp=32, f_rows_per_warp=(2,) * 8),
     "rdna2": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
@@ -286,15 +286,17 @@ if __name__ == "__main__":
 #: out) plus the GEMM: on an H100, 4096 x 14336 Q4_0 costs ~28 us per 8-column pass and ~105 us through the
 #: GEMM at 16-64 columns; 28672 x 8192 ~100 us per pass and ~390 us (benchmarks/NOTES.md): 3 passes win, 4 tie.
 MMV_MAX_BATCH = {"nvidia": 24, "cdna": 24, "rdna1": 24, "rdna2": 24, "rdna3": 24, "rdna4": 24}
-#: Float weights (F32/F16/BF16) need no dequantize: the GEMM takes them from 9 columns on.
-MMVF_MAX_BATCH = MAX_NCOLS
+#: Float weights need no dequantize: the GEMM takes F16/BF16 from 5 columns on (H100: the float mat-vec ties
+#: cuBLAS up to 4 columns, 59 vs 48 us at 8 on 4096 x 14336), F32 from 9 (cuBLAS' float32 path is slow).
+MMVF_MAX_BATCH = {"F32": MAX_NCOLS, "F16": 4, "BF16": 4}
 
 
 def plan(qtype: QTypeLike, n: int, arch: str, gemm_ok: bool) -> str:
     """``"mmv"`` (mat-vec passes of up to 8 columns) or ``"gemm"`` (vendor GEMM) for ``n`` columns."""
-    if n <= MAX_NCOLS or not gemm_ok:
+    lay = layout(qtype)
+    if not gemm_ok:
         return "mmv"
-    limit = MMV_MAX_BATCH[family(arch)] if layout(qtype).is_quantized else MMVF_MAX_BATCH
+    limit = MMV_MAX_BATCH[family(arch)] if lay.is_quantized else MMVF_MAX_BATCH[lay.name]
     return "mmv" if n <= limit else "gemm"
 
 
