@@ -87,7 +87,7 @@ def main() -> int:
         res["ratio"][n] = res["pyquant"][n] / g
 
     by_type: dict[str, list] = {}
-    for name, qt, s in rows:
+    for _name, qt, s in rows:
         by_type.setdefault(qt, []).append(s)
     print(f"all-MiniLM-L6-v2 -> {args.recipe}: {len(rows)} tensors converted, "
           f"{sum(t.n_elements for t in plan.tensors):,} weights, output {plan.out_bytes / 2**20:.2f} MiB")
