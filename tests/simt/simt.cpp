@@ -2,11 +2,12 @@
 // and shuffles are rendezvous points. Blocks run one after another, so `__shared__` (static) storage is the
 // block's own. Deterministic: fibers run round-robin in thread order.
 //
-//   c++ -std=c++17 -O1 -fPIC -shared -DPQ_WARP_SIZE=32 -I<hsaco/include> -I<this dir> simt.cpp -o libsimt32.so
+//   c++ -std=c++17 -O1 -fPIC -shared -U_FORTIFY_SOURCE -DPQ_WARP_SIZE=32 -I<hsaco/include> -I<this dir> simt.cpp -o libsimt32.so
 //
 // Exported: the kernels themselves (extern "C", by name) and two launchers, one per argument signature,
 // returning 0 or an error code (1 deadlock: threads of a warp or block disagree on barriers or shuffles;
 // 2: misaligned accesses, the count in pq_simt_faults()).
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <cstdio>
@@ -25,8 +26,12 @@ namespace {
 
 enum State { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE };
 
+// A fiber starts on its own stack through makecontext/setcontext, then every switch is _setjmp/_longjmp
+// (no signal-mask system call per switch, unlike swapcontext: the emulation is switch-bound).
 struct Fiber {
     ucontext_t ctx;
+    jmp_buf jb;
+    bool started = false;
     pq_uint3 tid;
     int linear = 0;
     State state = RUNNABLE;
@@ -38,7 +43,7 @@ struct Block {
     std::vector<Fiber> fibers;
     std::vector<std::vector<char>> stacks;
     std::vector<int> slot;  // shuffle mailboxes, one per thread
-    ucontext_t sched;
+    jmp_buf sched;
     int cur = -1;
     void (*body)(void*) = nullptr;
     void* arg = nullptr;
@@ -50,13 +55,25 @@ long faults = 0;
 void trampoline() {
     blk.body(blk.arg);
     blk.fibers[blk.cur].state = DONE;
-    swapcontext(&blk.fibers[blk.cur].ctx, &blk.sched);
+    _longjmp(blk.sched, 1);
 }
 
 void yield_as(State s) {
     Fiber& f = blk.fibers[blk.cur];
     f.state = s;
-    swapcontext(&f.ctx, &blk.sched);
+    if (!_setjmp(f.jb)) _longjmp(blk.sched, 1);
+}
+
+void resume(int i) {
+    Fiber& f = blk.fibers[i];
+    blk.cur = i;
+    if (!_setjmp(blk.sched)) {
+        if (!f.started) {
+            f.started = true;
+            setcontext(&f.ctx);
+        }
+        _longjmp(f.jb, 1);
+    }
 }
 
 // Runs one block to completion; false on deadlock.
@@ -72,6 +89,7 @@ bool run_block(unsigned int nthreads, void (*body)(void*), void* arg) {
         f.linear = (int)i;
         f.tid = {i % bx, (i / bx) % by, i / (bx * by)};
         f.state = RUNNABLE;
+        f.started = false;
         if (blk.stacks[i].size() != STACK) blk.stacks[i].resize(STACK);
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = blk.stacks[i].data();
@@ -85,8 +103,7 @@ bool run_block(unsigned int nthreads, void (*body)(void*), void* arg) {
         bool ran = false;
         for (unsigned int i = 0; i < nthreads; ++i) {
             if (blk.fibers[i].state != RUNNABLE) continue;
-            blk.cur = (int)i;
-            swapcontext(&blk.sched, &blk.fibers[i].ctx);
+            resume((int)i);
             ran = true;
         }
         bool all_done = true, released = false;
