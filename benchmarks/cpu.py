@@ -38,7 +38,7 @@ def median_time(fn, repeats: int) -> float:
 def ggml_parallel(fn, x: np.ndarray, threads: int):
     if threads == 1:
         return fn(x)
-    chunks = np.array_split(np.arange(x.shape[0]), threads)
+    chunks = [c for c in np.array_split(np.arange(x.shape[0]), threads) if c.size]
     with ThreadPoolExecutor(threads) as ex:
         parts = list(ex.map(lambda idx: fn(x[idx[0]:idx[-1] + 1]), chunks))
     return np.concatenate(parts)
