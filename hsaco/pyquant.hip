@@ -6,3 +6,5 @@
 #include "pq_launch.h"
 
 #include "kernels/dequantize.hip"
+#include "kernels/quantize_q8_1.hip"
+#include "kernels/mmvq.hip"
