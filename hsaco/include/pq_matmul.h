@@ -7,8 +7,13 @@
 #define PQ_CONVERT_THREADS 256
 #define PQ_MMVF_NWARPS 4
 // threads that must fit on one CU/SM at once: 4 waves per SIMD on AMD (registers <= 1/4 of the file),
-// at most 128 registers a thread on NVIDIA
+// at most 128 registers a thread on the H100 (sm_90, where the tuning was measured); other NVIDIA
+// targets allow 168 (12 resident warps): their ptxas needs a few more for Q6_K/Q8_0 without spilling
+#if defined(PQ_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ != 900
+#define PQ_MATMUL_RESIDENT (12 * PQ_WARP_SIZE)
+#else
 #define PQ_MATMUL_RESIDENT (16 * PQ_WARP_SIZE)
+#endif
 
 // A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* macro itself (benchmarks/matmul.py's tuning variants)
 #ifndef PQ_MMVQ_NWARPS_1

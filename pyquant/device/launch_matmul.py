@@ -35,6 +35,7 @@ MAX_NCOLS = 8
 QUANTIZE_THREADS = 256  # threads per block of the quantize/convert kernels (8 lanes per q8_1 block)
 CONVERT_THREADS = 256
 RESIDENT_WAVES_PER_SIMD = 4  # the register budget every matmul kernel is compiled for (issue 4's static check)
+NVIDIA_OTHER_RESIDENT_WARPS = 12  # NVIDIA targets other than sm_90: 168 registers (see header())
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,13 @@ def header() -> str:
         f"#define PQ_CONVERT_THREADS {CONVERT_THREADS}",
         f"#define PQ_MMVF_NWARPS {MATVEC_F_NWARPS}",
         "// threads that must fit on one CU/SM at once: 4 waves per SIMD on AMD (registers <= 1/4 of the file),",
-        "// at most 128 registers a thread on NVIDIA",
+        "// at most 128 registers a thread on the H100 (sm_90, where the tuning was measured); other NVIDIA",
+        "// targets allow 168 (12 resident warps): their ptxas needs a few more for Q6_K/Q8_0 without spilling",
+        "#if defined(PQ_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ != 900",
+        f"#define PQ_MATMUL_RESIDENT ({NVIDIA_OTHER_RESIDENT_WARPS} * PQ_WARP_SIZE)",
+        "#else",
         f"#define PQ_MATMUL_RESIDENT ({RESIDENT_WAVES_PER_SIMD * 4} * PQ_WARP_SIZE)",
+        "#endif",
     ]
     out.append("")
     out.append("// A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* macro itself (benchmarks/matmul.py's tuning variants)")
