@@ -65,6 +65,7 @@ def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: in
     import gguf.quants as gq
 
     rows = []
+    one_thread = {}  # (type, op) -> our one-thread MB/s, for the all-threads scaling column
     mb = x.nbytes / 1e6
     for t in types:
         lay = layout(t)
@@ -95,9 +96,12 @@ def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: in
                         gp = f"{median_time(f, max(1, repeats // 2)) / t_ours:.2f}x"
                     except Exception:  # gguf-py lacks it
                         gp = "–"
-                rows.append((label, t.name, op, threads, mb / t_ours, mb / t_ggml, t_ggml / t_ours, gp))
+                if threads == 1:
+                    one_thread[(t.name, op)] = mb / t_ours
+                scale = "" if threads == 1 else f"{(mb / t_ours) / one_thread[(t.name, op)]:.2f}x"
+                rows.append((label, t.name, op, threads, mb / t_ours, mb / t_ggml, t_ggml / t_ours, gp, scale))
                 print(f"{label:10s} {t.name:5s} {op:17s} thr={threads} pyquant {mb / t_ours:9.1f} MB/s  ggml {mb / t_ggml:9.1f} MB/s"
-                      f"  ratio {t_ggml / t_ours:5.2f}  vs gguf-py {gp}", flush=True)
+                      f"  ratio {t_ggml / t_ours:5.2f}  vs gguf-py {gp}  scaling {scale}", flush=True)
     numba.set_num_threads(all_threads)
     return rows
 
@@ -125,12 +129,13 @@ def main(argv=None) -> int:
             rows += bench_matrix(f"minilm-{width}", same, types, a.repeats, all_threads)
     lines = [
         f"CPU throughput, MB/s of float32; {os.cpu_count()} cores, all threads = {all_threads}; medians of {a.repeats};"
-        " ratio = pyquant / ggml (same run); gguf-py column = pyquant / gguf-py (1 thread)",
+        " ratio = pyquant / ggml (same run); gguf-py column = pyquant / gguf-py (1 thread);"
+        " scaling = pyquant all threads / pyquant one thread",
         "",
-        "| data | type | op | threads | pyquant MB/s | ggml MB/s | × ggml | × gguf-py |",
-        "|---|---|---|---|---|---|---|---|",
+        "| data | type | op | threads | pyquant MB/s | ggml MB/s | × ggml | × gguf-py | scaling |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {d} | {t} | {op} | {th} | {o:.1f} | {g:.1f} | {r:.2f} | {gp} |" for d, t, op, th, o, g, r, gp in rows]
+    lines += [f"| {d} | {t} | {op} | {th} | {o:.1f} | {g:.1f} | {r:.2f} | {gp} | {sc} |" for d, t, op, th, o, g, r, gp, sc in rows]
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"table written to {a.out}")

@@ -247,6 +247,38 @@ struct dq_q3_K {
             for (int i = 0; i < 4; ++i) v[4 * w + i] = dl * x[i];
         }
     }
+    // Elements e + 32k .. e + 32k + N-1 for k = 0..3 (e % 128 < 32): the four shift steps jj = k of the same
+    // qs and hmask bytes, so each quant byte is loaded once for 4 elements (dq<N> loads it once per element
+    // group of N); the four 16-element scales are 2 apart. Same float32 operations as dq<N>.
+    template <int N>
+    static PQ_INLINE void dq_quarters(const uint8_t* xr, int e, float (&v)[4][N]) {
+        const uint8_t* b = PQ_BLOCK_OF(q3_K, xr, e);
+        const int j = e & (QK - 1);
+        const int n = j >> 7, s = j & 31;
+        const uint8_t* scales = PQ_FIELD(q3_K, b, scales);
+        const float d = pq_fp16_to_fp32(pq_ld_u16(PQ_FIELD(q3_K, b, d)));
+        uint32_t q[N / 4], hm[N / 4];
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            q[w] = pq_ld_u32_a2(PQ_FIELD(q3_K, b, qs) + 32 * n + s + 4 * w);
+            hm[w] = pq_ld_u32_a2(PQ_FIELD(q3_K, b, hmask) + s + 4 * w) >> (4 * n);
+        }
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj) {
+            const int is = 8 * n + 2 * jj + (s >> 4), k = is & 3, grp = is >> 2;
+            const uint32_t lo = pq_ld_u8(scales + k + 4 * (grp & 1));
+            const uint32_t hi = pq_ld_u8(scales + 8 + k);
+            const uint32_t sc = (grp < 2 ? lo & 0xfu : lo >> 4) | (((hi >> (2 * grp)) & 3u) << 4);
+            const float dl = d * pq_byte_f32<32>(sc, 0);
+#pragma unroll
+            for (int w = 0; w < N / 4; ++w) {
+                float x[4];
+                pq_bytes_f32<4>(((q[w] >> (2 * jj)) & 0x03030303u) | (((hm[w] >> jj) & 0x01010101u) << 2), x);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) v[jj][4 * w + i] = dl * x[i];
+            }
+        }
+    }
 };
 
 // ggml's get_scale_min_k4 on the 12 scale bytes held as three little-endian words s0, s1, s2. Both cases are
@@ -339,6 +371,36 @@ struct dq_q6_K {
             for (int i = 0; i < 4; ++i) v[4 * w + i] = ds * x[i];
         }
     }
+    // Elements e + 32t .. e + 32t + N-1 for t = 0..3 (e % 128 < 32): the low and high nibbles of two ql runs
+    // and the four bit pairs of one qh run, each byte loaded once for 2 or 4 elements. Same float32 operations
+    // as dq<N>.
+    template <int N>
+    static PQ_INLINE void dq_quarters(const uint8_t* xr, int e, float (&v)[4][N]) {
+        const uint8_t* b = PQ_BLOCK_OF(q6_K, xr, e);
+        const int j = e & (QK - 1);
+        const int n = j >> 7, l = j & 31;
+        const float d = pq_fp16_to_fp32(pq_ld_u16(PQ_FIELD(q6_K, b, d)));
+        uint32_t ql0[N / 4], ql1[N / 4], qh[N / 4];
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            ql0[w] = pq_ld_u32_a2(PQ_FIELD(q6_K, b, ql) + 64 * n + l + 4 * w);
+            ql1[w] = pq_ld_u32_a2(PQ_FIELD(q6_K, b, ql) + 64 * n + l + 32 + 4 * w);
+            qh[w] = pq_ld_u32_a2(PQ_FIELD(q6_K, b, qh) + 32 * n + l + 4 * w);
+        }
+#pragma unroll
+        for (int t = 0; t < 4; ++t) {
+            const uint32_t sc = pq_ld_u8(PQ_FIELD(q6_K, b, scales) + 8 * n + (l >> 4) + 2 * t);
+            const float ds = d * pq_byte_f32<128>(sc ^ 0x80u, 0);
+#pragma unroll
+            for (int w = 0; w < N / 4; ++w) {
+                const uint32_t lo = ((t & 1 ? ql1[w] : ql0[w]) >> (4 * (t >> 1))) & 0x0f0f0f0fu;
+                float x[4];
+                pq_bytes_f32<32>(lo | (((qh[w] >> (2 * t)) & 0x03030303u) << 4), x);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) v[t][4 * w + i] = ds * x[i];
+            }
+        }
+    }
 };
 
 // ggml's dequantize_row_q8_K: y = d * q with a float32 d
@@ -396,6 +458,17 @@ struct out_bf16 {
 
 // ---------------------------------------------------------------------------------------------- the kernel body
 
+// Decoders with dq_quarters (Q3_K, Q6_K: one quant byte feeds elements 32 apart) take the thread's U = 4 chunks
+// as the four 32-element quarters of a 128-element half block instead of chunks blockDim.x apart.
+template <class T, class = void>
+struct pq_has_quarters {
+    static constexpr bool value = false;
+};
+template <class T>
+struct pq_has_quarters<T, decltype((void)&T::template dq_quarters<4>, void())> {
+    static constexpr bool value = true;
+};
+
 template <class DQ, class OUT>
 PQ_INLINE void dequantize_rows(const uint8_t* __restrict__ x, uint8_t* __restrict__ y, int64_t nrows, int64_t n,
                                int64_t x_row_stride_bytes) {
@@ -413,7 +486,24 @@ PQ_INLINE void dequantize_rows(const uint8_t* __restrict__ x, uint8_t* __restric
     for (int64_t row = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; row < nrows; row += row_step) {
         const uint8_t* xr = x + row * x_row_stride_bytes;
         uint8_t* yr = y + row * n * OUT::SIZE;
-        if (vec) {
+        if constexpr (pq_has_quarters<DQ>::value) {
+            // A CTA covers the same bx * U chunks as below, as whole halves of blocks: G = 32 / CH lanes share a
+            // half, lane i of them writing chunks i, i + G, i + 2G, i + 3G of it (so each store instruction of a
+            // warp writes 32 / G runs of 16 * G contiguous bytes). Rows are whole blocks: a half is wholly
+            // inside or outside the row.
+            static_assert(U == 4 && DQ::QK % 128 == 0, "four quarters of a half block per thread");
+            constexpr int G = 32 / CH;
+            const int c = (int)(blockIdx.x * bx * U) + (int)(tx / G) * 4 * G + (int)(tx % G);
+            if (c < chunks) {
+                float v[4][CH];
+                DQ::template dq_quarters<CH>(xr, c * CH, v);
+                pq_u32x4 out[4];
+#pragma unroll
+                for (int k = 0; k < 4; ++k) out[k] = OUT::pack(v[k]);
+#pragma unroll
+                for (int k = 0; k < 4; ++k) pq_st_u32x4(yr + (size_t)(c + k * G) * PQ_DEQUANT_VEC_BYTES, out[k]);
+            }
+        } else if (vec) {
             // Decode (and pack) every chunk before the first store, so the loads of all chunks are in flight
             // together and only the packed 16 bytes per chunk stay live until the stores. The common case (all
             // chunks of the thread inside the row) has no per-chunk condition, which would stop the compilers
