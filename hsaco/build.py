@@ -330,19 +330,29 @@ def expectations() -> dict:
     types, workgroup sizes and the occupancy the kernels are compiled for."""
     sys.path.insert(0, str(ROOT))
     try:
-        from pyquant.device import launch
+        from pyquant.device import launch, launch_matmul
     except ImportError as e:
         print(f"note: pyquant not importable ({e}); checking without the launch specs' expectations")
         return {}
     finally:
         sys.path.remove(str(ROOT))
     names = launch.dequantize_kernel_names()
+    mm = launch_matmul.expectations()  # the matmul kernels: names, argument types, blocks, waves per SIMD
+    mm_waves = mm["min_waves"]
+
+    def min_waves(arch: str, name: str) -> int | None:
+        if name.startswith("dequantize_"):
+            return co.resident_waves(arch, launch.DEQUANT_RESIDENT)
+        want = mm_waves(arch, name)
+        # gfx906 is built for half the waves (pq_port.h's PQ_WAVES_PER_EU: its VGPR file is half of CDNA2's and
+        # it has no AGPRs; 4 waves would cap the matmul kernels at 64 VGPRs and spill to scratch)
+        return None if want is None else co.resident_waves(arch, want * co.wavefront_size(arch) * 4)
+
     return {
-        "expected_kernels": names,
-        "arg_types": {n: launch.DEQUANT_ARG_TYPES for n in names},
-        "min_workgroup": {"dequantize_": launch.DEQUANT_THREADS},
-        "min_waves": lambda arch, name: (co.resident_waves(arch, launch.DEQUANT_RESIDENT)
-                                         if name.startswith("dequantize_") else None),
+        "expected_kernels": names + list(mm["expected_kernels"]),
+        "arg_types": {**{n: launch.DEQUANT_ARG_TYPES for n in names}, **mm["arg_types"]},
+        "min_workgroup": {"dequantize_": launch.DEQUANT_THREADS, **mm["min_workgroup"]},
+        "min_waves": min_waves,
     }
 
 

@@ -27,9 +27,11 @@
 #define PQ_INLINE __attribute__((device, always_inline)) inline
 // PQ_LAUNCH_BOUNDS(threads, resident): blocks have at most `threads` threads (the compiler's default plan,
 // 1024, would halve the registers it may use), and `resident` threads should fit on one SM / CU at once, which
-// caps registers per thread: on AMD as waves per SIMD (4 SIMDs per CU), halved on gfx906/gfx908 whose VGPR
-// file is half of CDNA2's (the same 128-register cap; a quarter of it spills).
-#if defined(__gfx906__) || defined(__gfx908__)
+// caps registers per thread: on AMD as waves per SIMD (4 SIMDs per CU), halved on gfx906 (GCN5, no AGPRs),
+// whose VGPR file is half of CDNA2's: 4 waves would cap it at 64 VGPRs and the matmul kernels would spill to
+// scratch. gfx908 (CDNA1) has the same 256-VGPR file but also 256 AGPRs: at 4 waves the compiler keeps 64 VGPRs
+// and parks what does not fit in AGPRs (v_accvgpr moves, no scratch; hsaco/build.py's check shows it).
+#if defined(__gfx906__)
 #define PQ_WAVES_PER_EU(resident) ((resident) / (PQ_WARP_SIZE * 8) > 0 ? (resident) / (PQ_WARP_SIZE * 8) : 1)
 #else
 #define PQ_WAVES_PER_EU(resident) ((resident) / (PQ_WARP_SIZE * 4) > 0 ? (resident) / (PQ_WARP_SIZE * 4) : 1)
@@ -273,6 +275,22 @@ inline T pq_host_memcpy_load(const void* p) {
 // ------------------------------------------------------------------------------------------------ both vendors
 
 static_assert(PQ_WARP_SIZE == 32 || PQ_WARP_SIZE == 64, "PQ_WARP_SIZE");
+
+// Programmatic dependent launch (NVIDIA sm_90 and newer): a kernel that the host launches with `overlap`
+// (LaunchSpec.overlap, pyquant/device/cuda.py) may start while the kernel before it in the stream still runs.
+// pq_wait_previous() blocks until that kernel has finished and its writes are visible; pq_release_next(), in
+// the kernel before, lets such a kernel start early. Both are no-ops on AMD, on older NVIDIA targets (the PTX
+// fallback included) and when the launch did not ask for overlap (the wait then returns at once).
+PQ_INLINE void pq_wait_previous() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+PQ_INLINE void pq_release_next() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
 
 PQ_INLINE uint32_t pq_f32_bits(float f) {
     return __builtin_bit_cast(uint32_t, f);

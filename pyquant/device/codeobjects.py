@@ -359,8 +359,9 @@ def _occupancy_with_workgroup_sizes(a: AmdArch, lds: int, max_wg: int) -> int:
 
 def resident_waves(arch: str, resident_threads: int) -> int:
     """The waves per SIMD that PQ_LAUNCH_BOUNDS(threads, resident) asks of the compiler (pq_port.h's
-    PQ_WAVES_PER_EU): resident / (wave size * 4 SIMDs), halved on gfx906/gfx908 (a VGPR file half of CDNA2's)."""
-    per = wavefront_size(arch) * (8 if arch in ("gfx906", "gfx908") else 4)
+    PQ_WAVES_PER_EU): resident / (wave size * 4 SIMDs), halved on gfx906 (a VGPR file half of CDNA2's and no
+    AGPRs to spill into; gfx908 spills into its AGPRs instead)."""
+    per = wavefront_size(arch) * (8 if arch == "gfx906" else 4)
     return max(1, resident_threads // per)
 
 

@@ -9,6 +9,7 @@ naming the call and the error (``cuGetErrorName`` / ``cuGetErrorString``). Kerne
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,6 +106,19 @@ class Backend(_Backend):
         self.dev = _call(f"cuDeviceGet({index})", d.cuDeviceGet(index))
         self.ctx = _call(f"cuDevicePrimaryCtxRetain({index})", d.cuDevicePrimaryCtxRetain(self.dev))
 
+    def _pdl(self) -> bool:
+        """Programmatic dependent launches: compute capability 9.0+, unless PYQUANT_PDL=0 (for A/B timing)."""
+        if not hasattr(self, "_pdl_attr"):
+            ok = os.environ.get("PYQUANT_PDL", "1") != "0" and self._attr("COMPUTE_CAPABILITY_MAJOR") >= 9
+            attr = None
+            if ok:
+                d = self.driver
+                attr = d.CUlaunchAttribute()
+                attr.id = d.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+                attr.value.programmaticStreamSerializationAllowed = 1
+            self._pdl_attr = attr
+        return self._pdl_attr is not None
+
     def _activate(self) -> None:
         _call("cuCtxSetCurrent()", self.driver.cuCtxSetCurrent(self.ctx))
 
@@ -149,10 +163,22 @@ class Backend(_Backend):
         return _call(f"cuModuleGetFunction({name!r})", self.driver.cuModuleGetFunction(module, name.encode()))
 
     def launch(self, function: Any, grid: tuple[int, int, int], block: tuple[int, int, int], shared_mem: int,
-               stream: Any, args: Sequence[ctypes._SimpleCData]) -> None:
+               stream: Any, args: Sequence[ctypes._SimpleCData], overlap: bool = False) -> None:
         self._activate()
         values = tuple((a.value or 0) if isinstance(a, ctypes.c_void_p) else a.value for a in args)
         types = tuple(type(a) for a in args)
+        if overlap and self._pdl():
+            d = self.driver
+            config = d.CUlaunchConfig()
+            config.gridDimX, config.gridDimY, config.gridDimZ = grid
+            config.blockDimX, config.blockDimY, config.blockDimZ = block
+            config.sharedMemBytes = shared_mem
+            config.hStream = 0 if stream is None else stream
+            config.attrs = [self._pdl_attr]
+            config.numAttrs = 1
+            _call(f"cuLaunchKernelEx(grid={grid}, block={block}, programmatic stream serialization)",
+                  d.cuLaunchKernelEx(config, function, (values, types), 0))
+            return
         _call(
             f"cuLaunchKernel(grid={grid}, block={block})",
             self.driver.cuLaunchKernel(function, *grid, *block, shared_mem, 0 if stream is None else stream,

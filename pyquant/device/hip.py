@@ -150,7 +150,8 @@ class Backend(_Backend):
         return _call(f"hipModuleGetFunction({name!r})", self.hip.hipModuleGetFunction(module, name.encode()))
 
     def launch(self, function: Any, grid: tuple[int, int, int], block: tuple[int, int, int], shared_mem: int,
-               stream: Any, args: Sequence[ctypes._SimpleCData]) -> None:
+               stream: Any, args: Sequence[ctypes._SimpleCData], overlap: bool = False) -> None:
+        # overlap: HIP has no programmatic dependent launch; an ordinary launch (pq_wait_previous is a no-op)
         self._activate()
         _call(
             f"hipModuleLaunchKernel(grid={grid}, block={block})",

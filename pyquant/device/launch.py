@@ -46,13 +46,16 @@ DEQUANT_ARG_TYPES: tuple[ArgType, ...] = ("ptr", "ptr", "i64", "i64", "i64")
 @dataclass(frozen=True)
 class LaunchSpec:
     """One kernel launch: ``kernel`` name, ``grid`` and ``block`` (x, y, z), dynamic ``shared_mem`` in bytes,
-    and ``arg_types``, one of ``'ptr' | 'i64' | 'i32' | 'f32'`` per kernel parameter, in order."""
+    and ``arg_types``, one of ``'ptr' | 'i64' | 'i32' | 'f32'`` per kernel parameter, in order. ``overlap``: the
+    kernel calls ``pq_wait_previous()`` before it touches what earlier work wrote, so it may be launched to
+    overlap the kernel before it (see ``Backend.launch``)."""
 
     kernel: str
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     shared_mem: int
     arg_types: tuple[ArgType, ...]
+    overlap: bool = False
 
 
 def out_name(out_dtype: str) -> str:

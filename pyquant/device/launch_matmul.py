@@ -277,7 +277,9 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
     grid = max(1, -(-int(m) // rows))
     if grid >= 2**31:
         raise ValueError(f"too many weight rows for one launch: {m}")
-    return LaunchSpec(name, (grid, 1, 1), (nw * tune.warp, 1, 1), 0, MMV_ARGS)
+    # overlap: the mat-vec kernels wait (pq_wait_previous) for the activation kernel before them before reading
+    # activations or writing dst, so their weight loads start while it finishes
+    return LaunchSpec(name, (grid, 1, 1), (nw * tune.warp, 1, 1), 0, MMV_ARGS, overlap=True)
 
 
 if __name__ == "__main__":

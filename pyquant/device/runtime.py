@@ -111,8 +111,12 @@ class Backend:
     def get_function(self, module: Any, name: str) -> Any: raise NotImplementedError
 
     def launch(self, function: Any, grid: tuple[int, int, int], block: tuple[int, int, int], shared_mem: int,
-               stream: Any, args: Sequence[ctypes._SimpleCData]) -> None:
-        """Launch with arguments already packed as ctypes values (see :func:`pack_args`)."""
+               stream: Any, args: Sequence[ctypes._SimpleCData], overlap: bool = False) -> None:
+        """Launch with arguments already packed as ctypes values (see :func:`pack_args`).
+
+        ``overlap``: the kernel may start before the previous kernel in the stream has finished, where the
+        vendor can (a programmatic dependent launch on NVIDIA sm_90+); it waits for it in
+        ``pq_wait_previous()`` before touching that kernel's output. Elsewhere an ordinary launch."""
         raise NotImplementedError
 
     # memory
@@ -438,7 +442,7 @@ class Device:
         check_geometry(kernel, grid, block, shared, self.properties)
         packed = pack_args(spec.arg_types, args, kernel)
         self.backend.launch(self.function(kernel), grid, block, shared, None if stream is None else stream.handle,
-                            packed)
+                            packed, overlap=bool(getattr(spec, "overlap", False)))
 
     # ---- memory
     def alloc(self, nbytes: int):

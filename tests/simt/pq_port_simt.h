@@ -27,6 +27,8 @@
 #define __shared__ static
 #define PQ_INLINE inline __attribute__((always_inline))
 #define PQ_LAUNCH_BOUNDS(threads, resident)
+inline void pq_wait_previous() {}  // programmatic dependent launch: nothing to overlap here
+inline void pq_release_next() {}
 
 struct pq_uint3 {
     unsigned int x, y, z;
