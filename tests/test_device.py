@@ -244,7 +244,8 @@ def test_device_bytes_are_padded_and_round_trip(dev):
         qt = pyquant.QTensor(rng.integers(0, 256, (4, row_bytes(t, n)), dtype=np.uint8), t, (4, n))
         g = qt.to(dev)
         st = g._device
-        assert st.row_stride == row_bytes(t, -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING)
+        padded = row_bytes(t, -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING)
+        assert st.row_stride == -(-padded // 16) * 16 and st.row_stride % 16 == 0
         raw = np.empty((4, st.row_stride), np.uint8)
         dev.backend.memcpy_dtoh(raw.ctypes.data, st.ptr, raw.nbytes)
         assert (raw[:, st.row_bytes:] == 0).all(), f"{t.name}: padding not zeroed"
@@ -352,7 +353,7 @@ def test_gemma_parts_cover_every_row():
                     got.setdefault(name, []).append((r0, r1))
             for name, nrows, _ in tensors:
                 runs = sorted(got[name])
-                assert runs[0][0] == 0 and runs[-1][1] == nrows and all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+                assert runs[0][0] == 0 and runs[-1][1] == nrows and all(a[1] == b[0] for a, b in zip(runs[:-1], runs[1:], strict=True))
 
 
 def make_gemma_parts(out_dir: str, parts: int = 5) -> None:

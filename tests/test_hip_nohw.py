@@ -396,7 +396,7 @@ def test_to_device_pads_rows_with_zeros_and_round_trips(fake_hip, n_blocks):
         st = g._device
         assert st.row_bytes == row_bytes(t, n)
         padded_n = -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING
-        assert st.row_stride == row_bytes(t, padded_n) and st.row_stride % (lay.type_size) == 0
+        assert st.row_stride == -(-row_bytes(t, padded_n) // 16) * 16  # 512 elements, then 16 bytes
         raw = np.ctypeslib.as_array((ctypes.c_uint8 * (3 * st.row_stride)).from_address(st.ptr)).reshape(3, -1)
         assert (raw[:, st.row_bytes:] == 0).all(), "padding must be zeroed"
         np.testing.assert_array_equal(raw[:, : st.row_bytes], qt.data)
@@ -423,7 +423,7 @@ def test_device_dequantize_plumbing(fake_hip, dtype):
         call = fake_hip.launches[-1]
         x, y, nrows, nn, stride = (a.value for a in call["args"])
         assert (y, nrows, nn) == (out.ptr, 4, n)
-        assert stride == row_bytes(t, -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING)
+        assert stride == -(-row_bytes(t, -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING) // 16) * 16
         want = dtensor.host_reference(qt.dequantize(), dtype)
         got = out.cpu()
         assert got.dtype == want.dtype

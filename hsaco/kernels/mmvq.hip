@@ -29,10 +29,10 @@
 
 template <class T>
 PQ_INLINE constexpr int pq_stage_vec_bytes(int tile_bytes) {
-    // padded device rows are multiples of 512 elements: (512 / QK) blocks of TS bytes
-    const int stride_unit = (512 / T::QK) * T::TS;
+    // device row strides are multiples of 16 bytes (pyquant.device.launch.device_row_stride): a tile starts at
+    // a multiple of tile_bytes in a 16-byte aligned row, so the widest vector dividing tile_bytes will do
     int v = 16;
-    while (v > 4 && (stride_unit % v != 0 || tile_bytes % v != 0)) v /= 2;
+    while (v > 4 && tile_bytes % v != 0) v /= 2;
     return v;
 }
 

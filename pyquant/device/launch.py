@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pyquant.formats import SUPPORTED, QTypeLike, ggml_name, layout
+from pyquant.formats import MATRIX_ROW_PADDING, SUPPORTED, QTypeLike, ggml_name, layout, row_bytes
 
 ArgType = Literal["ptr", "i64", "i32", "f32"]
 
@@ -88,6 +88,19 @@ def row_alignment(qtype: QTypeLike) -> int:
     if not lay.is_quantized:
         return 16
     return 4 if lay.type_size % 4 == 0 else 2
+
+
+#: Device row strides are multiples of this many bytes: every row starts 16-byte aligned, so the mat-vec kernels
+#: stage any tile of whole blocks with 16- or 8-byte loads whatever the block size (210-byte Q6_K, 110-byte Q3_K).
+ROW_STRIDE_ALIGN = 16
+
+
+def device_row_stride(qtype: QTypeLike, n: int) -> int:
+    """Bytes between device rows of ``n`` elements: the row padded to a multiple of ``MATRIX_ROW_PADDING`` (512)
+    elements (ggml's convention: kernels may read whole tiles past the row end), then to a multiple of
+    ``ROW_STRIDE_ALIGN`` bytes; the padding is zero bytes."""
+    padded = -(-int(n) // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING if n else 0
+    return -(-row_bytes(qtype, padded) // ROW_STRIDE_ALIGN) * ROW_STRIDE_ALIGN
 
 
 def _pow2_at_least(v: int) -> int:

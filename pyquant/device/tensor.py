@@ -1,8 +1,9 @@
 """The device side of :class:`~pyquant.tensor.QTensor`: quantized bytes on a GPU, and dequantizing them there.
 
-On the device each row is padded to a multiple of ``MATRIX_ROW_PADDING`` (512) elements, the padding zeroed
-(ggml's convention, so kernels may read whole tiles past the row end); ``row_stride`` is the padded row
-size in bytes and is what kernels receive as ``x_row_stride_bytes``.
+On the device each row is padded to a multiple of ``MATRIX_ROW_PADDING`` (512) elements, then to a multiple of
+16 bytes (:func:`~pyquant.device.launch.device_row_stride`), the padding zeroed (ggml's convention, so kernels
+may read whole tiles past the row end; every row starts 16-byte aligned); ``row_stride`` is the padded row size
+in bytes and is what kernels receive as ``x_row_stride_bytes``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from ..formats import MATRIX_ROW_PADDING, layout, row_bytes
+from ..formats import layout, row_bytes
+from .launch import device_row_stride
 from .memory import DeviceArray, DeviceBuffer, dtype_of
 from .runtime import Device, get_device
 
 #: Output types of the dequantize kernels, by pyquant dtype name -> the kernel-name suffix.
 DEQUANTIZE_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
-
-
-def padded_row_elements(n: int) -> int:
-    return -(-n // MATRIX_ROW_PADDING) * MATRIX_ROW_PADDING if n else 0
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class DeviceStorage:
     buffer: DeviceBuffer
     nrows: int
     row_bytes: int  # unpadded bytes of one row
-    row_stride: int  # padded bytes of one row (a multiple of the bytes of 512 elements)
+    row_stride: int  # padded bytes of one row (launch.device_row_stride: 512 elements, then 16 bytes)
 
     @property
     def device(self) -> Device:
@@ -60,7 +58,7 @@ def to_device(qt: Any, device: Any = "gpu"):
     n = qt.shape[-1]
     nrows = math.prod(qt.shape[:-1])
     rb = row_bytes(qt.qtype, n)
-    stride = row_bytes(qt.qtype, padded_row_elements(n))
+    stride = device_row_stride(qt.qtype, n)
     host = np.ascontiguousarray(qt.data).reshape(nrows, rb)
     if stride != rb:
         padded = np.zeros((nrows, stride), dtype=np.uint8)

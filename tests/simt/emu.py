@@ -134,10 +134,10 @@ def _dtype_name(x: np.ndarray) -> str:
 
 
 def pad_rows(data: np.ndarray, qtype, k: int) -> np.ndarray:
-    """Host bytes (m, row_bytes) -> the device layout: rows padded to 512 elements with zero bytes."""
-    from pyquant.formats import row_bytes
+    """Host bytes (m, row_bytes) -> the device layout: rows padded (512 elements, then 16 bytes) with zero bytes."""
+    from pyquant.device.launch import device_row_stride
 
-    stride = row_bytes(qtype, lm.padded(k))
+    stride = device_row_stride(qtype, k)
     out = np.zeros((data.shape[0], stride), dtype=np.uint8)
     out[:, : data.shape[1]] = data
     return out
