@@ -29,7 +29,22 @@ fi
 # ggml's own kernels side by side (ORACLE.md): GGML=1 builds test-backend-ops from the carried source
 # (.device/ggml: the ggml-python 0.0.45 sdist's vendor/ggml, CPU and CUDA back ends only) in the background
 # while the benchmark runs, then times MUL_MAT 4096 x 14336, n = 1, 8, 512 for our types.
-if [ "${GGML:-0}" = 1 ] && [ -d .device/ggml ]; then
+# GGML_BUILD_ONLY=1: only build it (a call of its own; the build stays in /tmp while the machine is warm), so that
+# a following GGML=1 call times ggml first and then ours, with nothing compiling beside the timings.
+TBO=$(find /tmp/ggml-build -name test-backend-ops -type f -perm -u+x 2>/dev/null | head -1)
+if [ "${GGML_BUILD_ONLY:-0}" = 1 ]; then
+  [ -n "$TBO" ] && { echo "ggml already built: $TBO"; exit 0; }
+  cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_CUDA_FA=OFF -DGGML_CUDA_NCCL=OFF -DGGML_BUILD_TESTS=ON \
+      -DGGML_BUILD_EXAMPLES=OFF > "$OUT/ggml-build.log" 2>&1 \
+    && cmake --build /tmp/ggml-build --target test-backend-ops -j "$(nproc)" >> "$OUT/ggml-build.log" 2>&1
+  echo "ggml build rc=$? in ${SECONDS}s"; tail -3 "$OUT/ggml-build.log"; exit 0
+fi
+if [ "${GGML:-0}" = 1 ] && [ -n "$TBO" ]; then
+  timeout "${GGML_PERF_TIMEOUT:-150}" "$TBO" perf -o MUL_MAT -b CUDA0 \
+    -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
+    2>&1 | tee "$OUT/ggml-perf.log" | grep -E "MUL_MAT|Backend" | tail -40
+elif [ "${GGML:-0}" = 1 ] && [ -d .device/ggml ]; then
   ( cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_CUDA_FA=OFF -DGGML_CUDA_NCCL=OFF -DGGML_BUILD_TESTS=ON \
       -DGGML_BUILD_EXAMPLES=OFF > "$OUT/ggml-build.log" 2>&1 \
@@ -40,6 +55,12 @@ fi
 VARIANTS=()
 [ -f .device/variants/variants.json ] && VARIANTS=(--variants .device/variants)
 python3 benchmarks/matmul.py --out "$OUT" "${VARIANTS[@]}" ${MATMUL_BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log" | tail -150
+# .device/kernels_base (objects of an earlier commit) + BASE_TYPES: the same benchmark of those objects, same run
+if [ -f .device/kernels_base/manifest.json ] && [ -n "${BASE_TYPES:-}" ]; then
+  PYQUANT_KERNELS_DIR=$PWD/.device/kernels_base python3 benchmarks/matmul.py --out "$OUT/base" --no-torch \
+    --types "$BASE_TYPES" ${BASE_ARGS:-} > "$OUT/base.log" 2>&1
+  echo "base objects ($BASE_TYPES): exit $?"; grep -E " n=  [18] " "$OUT/base.log"
+fi
 if [ -n "${GGML_PID:-}" ]; then
   wait "$GGML_PID"
   tail -3 "$OUT/ggml-build.log"
