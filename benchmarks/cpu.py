@@ -8,6 +8,7 @@ C calls: "all threads" runs them over row chunks in a thread pool (ctypes releas
     python benchmarks/cpu.py --types Q4_K Q6_K --repeats 5 --out benchmarks/cpu_table.md
 """
 
+# ruff: noqa: B023  (the timing lambdas are called inside the iteration that defines them)
 from __future__ import annotations
 
 import argparse
@@ -35,11 +36,26 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(ts)
 
 
-def ggml_parallel(fn, x: np.ndarray, threads: int):
+def paired_medians(a, b, repeats: int) -> tuple[float, float]:
+    """Median times of ``a`` and ``b`` run alternately (a shared machine's drift hits both alike)."""
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, ts in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def ggml_parallel(fn, x: np.ndarray, threads: int, out: np.ndarray | None = None):
+    """ggml's single-threaded C over row chunks in a thread pool; with ``out``, each chunk writes its rows of it."""
     if threads == 1:
-        return fn(x)
+        return fn(x) if out is None else fn(x, out)
     chunks = [c for c in np.array_split(np.arange(x.shape[0]), threads) if c.size]
     with ThreadPoolExecutor(threads) as ex:
+        if out is not None:
+            list(ex.map(lambda idx: fn(x[idx[0]:idx[-1] + 1], out[idx[0]:idx[-1] + 1]), chunks))
+            return out
         parts = list(ex.map(lambda idx: fn(x[idx[0]:idx[-1] + 1]), chunks))
     return np.concatenate(parts)
 
@@ -61,7 +77,42 @@ def gguf_py_has(t) -> bool:
         return False
 
 
-def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: int):
+@numba.njit(parallel=True, cache=True)
+def _stream(src, dst):
+    """The memory traffic of a dequantize with none of its arithmetic: read ``src``, write every float of ``dst``
+    (a new array, as pyquant.dequantize and the oracle both allocate), rows in parallel."""
+    for r in numba.prange(dst.shape[0]):
+        s = np.float32(src[r, 0])
+        for j in range(dst.shape[1]):
+            dst[r, j] = s
+    return dst
+
+
+def bench_memory(x: np.ndarray, repeats: int, all_threads: int):
+    """The ceiling for memory-bound operations on this machine: a parallel fill of a new float32 array of x's size
+    (from a quarter of its bytes, as a 4-bit dequantize reads), one thread and all threads."""
+    src = np.zeros((x.shape[0], x.shape[1] // 8), np.uint32)
+    _stream(src[:2], np.empty((2, x.shape[1]), np.float32))
+    rows = []
+    one = None
+    for threads in (1, all_threads):
+        numba.set_num_threads(threads)
+        t = median_time(lambda: _stream(src, np.empty(x.shape, np.float32)), repeats)
+        mbs = x.nbytes / 1e6 / t
+        one = one or mbs
+        scale = "" if threads == 1 else f"{mbs / one:.2f}x"
+        rows.append((f"gauss{x.shape[0]}", "-", "memory fill (ceiling)", threads, mbs, float("nan"), float("nan"), "",
+                     scale))
+        print(f"memory fill (new {x.nbytes >> 20} MiB float32 array) thr={threads}: {mbs:9.1f} MB/s  scaling {scale}",
+              flush=True)
+    numba.set_num_threads(all_threads)
+    return rows
+
+
+def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: int, prealloc: bool = False):
+    """``prealloc``: both sides write into output arrays allocated (and touched) once, so the kernels are timed
+    without the page faults of a fresh output (ours: the registered Numba kernels themselves, ggml: the same C
+    calls with ``out=``); otherwise the public API as users call it, each call allocating its output."""
     import gguf.quants as gq
 
     rows = []
@@ -80,17 +131,36 @@ def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: in
         ref_bytes = oracle.quantize(x, t)
         for threads in (1, all_threads):
             numba.set_num_threads(threads)
-            ops = [("quantize", lambda: pyquant.quantize(x, t), lambda: ggml_parallel(lambda a: oracle.quantize(a, t), x, threads))]
-            if weighted:
-                ops.append(("quantize+imatrix", lambda: pyquant.quantize(x, t, imatrix=w),
-                            lambda: ggml_parallel(lambda a: oracle.quantize(a, t, imatrix=w), x, threads)))
-            ops.append(("dequantize", lambda: pyquant.dequantize(ref_bytes, t),
-                        lambda: ggml_parallel(lambda a: oracle.dequantize(a, t, x.shape[1]), ref_bytes, threads)))
+            if prealloc:
+                k = cpu.kernels(t)
+                qo, qo2 = np.ones_like(ref_bytes), np.ones_like(ref_bytes)
+                fo, fo2 = np.ones_like(x), np.ones_like(x)
+                bad = np.zeros(x.shape[0], np.uint8)
+                ops = [("quantize", lambda: k.quantize(x, qo, bad),
+                        lambda: ggml_parallel(lambda a, o: oracle.quantize(a, t, out=o), x, threads, qo2))]
+                if weighted:
+                    ops.append(("quantize+imatrix", lambda: k.quantize_imatrix(x, w, qo, bad),
+                                lambda: ggml_parallel(lambda a, o: oracle.quantize(a, t, imatrix=w, out=o), x,
+                                                      threads, qo2)))
+                ops.append(("dequantize", lambda: k.dequantize(ref_bytes, fo),
+                            lambda: ggml_parallel(lambda a, o: oracle.dequantize(a, t, x.shape[1], out=o), ref_bytes,
+                                                  threads, fo2)))
+            else:
+                ops = [("quantize", lambda: pyquant.quantize(x, t),
+                        lambda: ggml_parallel(lambda a: oracle.quantize(a, t), x, threads))]
+                if weighted:
+                    ops.append(("quantize+imatrix", lambda: pyquant.quantize(x, t, imatrix=w),
+                                lambda: ggml_parallel(lambda a: oracle.quantize(a, t, imatrix=w), x, threads)))
+                ops.append(("dequantize", lambda: pyquant.dequantize(ref_bytes, t),
+                            lambda: ggml_parallel(lambda a: oracle.dequantize(a, t, x.shape[1]), ref_bytes, threads)))
             for op, ours, ggml in ops:
-                t_ours = median_time(ours, repeats)
-                t_ggml = median_time(ggml, repeats)
+                ours()  # once outside the timing (first touch of the outputs in prealloc mode)
+                ggml()
+                t_ours, t_ggml = paired_medians(ours, ggml, repeats)
                 gp = ""
-                if threads == 1 and op != "quantize+imatrix" and (op == "dequantize" or gguf_py_has(t)):
+                if t.name == "Q8_1" and op == "dequantize":
+                    gp = "(ggml has no Q8_1 dequantizer: the 'ggml' column is numpy's d * q)"
+                elif threads == 1 and op != "quantize+imatrix" and (op == "dequantize" or gguf_py_has(t)):
                     try:
                         f = (lambda: gq.dequantize(ref_bytes, t)) if op == "dequantize" else (lambda: gguf_py_quantize(x, t))
                         gp = f"{median_time(f, max(1, repeats // 2)) / t_ours:.2f}x"
@@ -112,12 +182,17 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=4096, help="Gaussian matrix is SIZE x SIZE (default 4096)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-minilm", action="store_true")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "cpu_table.md"))
+    ap.add_argument("--out", default=None, help="table path (default benchmarks/cpu_table[_prealloc].md)")
+    ap.add_argument("--prealloc", action="store_true",
+                    help="time the kernels into preallocated outputs, both sides (no page faults of fresh outputs)")
     a = ap.parse_args(argv)
+    if a.out is None:
+        a.out = os.path.join(os.path.dirname(__file__), "cpu_table_prealloc.md" if a.prealloc else "cpu_table.md")
     types = [pyquant.qtype_of(n) for n in a.types]
     all_threads = numba.config.NUMBA_NUM_THREADS
     x = np.random.default_rng(0).standard_normal((a.size, a.size)).astype(np.float32)
-    rows = bench_matrix(f"gauss{a.size}", x, types, a.repeats, all_threads)
+    rows = bench_memory(x, a.repeats, all_threads)
+    rows += bench_matrix(f"gauss{a.size}", x, types, a.repeats, all_threads, a.prealloc)
     if not a.no_minilm:
         import safetensors.numpy as stn
 
@@ -126,9 +201,10 @@ def main(argv=None) -> int:
         ws = [v.astype(np.float32) for v in stn.load_file(str(minilm_path())).values() if v.ndim == 2]
         for width in sorted({w.shape[1] for w in ws}):
             same = np.concatenate([w for w in ws if w.shape[1] == width])
-            rows += bench_matrix(f"minilm-{width}", same, types, a.repeats, all_threads)
+            rows += bench_matrix(f"minilm-{width}", same, types, a.repeats, all_threads, a.prealloc)
     lines = [
-        f"CPU throughput, MB/s of float32; {os.cpu_count()} cores, all threads = {all_threads}; medians of {a.repeats};"
+        f"CPU throughput, MB/s of float32; {os.cpu_count()} cores, all threads = {all_threads}; medians of {a.repeats}"
+        f" (ours and ggml alternating); {'kernels into preallocated outputs' if a.prealloc else 'the public API'};"
         " ratio = pyquant / ggml (same run); gguf-py column = pyquant / gguf-py (1 thread);"
         " scaling = pyquant all threads / pyquant one thread",
         "",

@@ -73,13 +73,19 @@ def _f32(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = None) -> np.ndarray:
-    """ggml's bytes for ``x`` of shape (rows, n): shape (rows, row_bytes), uint8."""
+def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = None,
+             out: Optional[np.ndarray] = None) -> np.ndarray:
+    """ggml's bytes for ``x`` of shape (rows, n): shape (rows, row_bytes), uint8 (into ``out`` if given: a
+    C-contiguous uint8 array of that shape, as benchmarks pass to time the C code alone)."""
     t = qtype_of(qtype)
     x = _f32(x)
     nrows, n = x.shape
     lay = layout(t)
-    out = np.zeros((nrows, n // lay.block_size * lay.type_size), dtype=np.uint8)
+    shape = (nrows, n // lay.block_size * lay.type_size)
+    if out is None:
+        out = np.zeros(shape, dtype=np.uint8)
+    elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous uint8 array of shape {shape}")
     lib = library()
     xp = x.ctypes.data_as(_FP)
     if t in (GGMLQuantizationType.Q8_1, GGMLQuantizationType.Q8_K):
@@ -87,7 +93,8 @@ def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = No
         fn(xp, out.ctypes.data, x.size)  # rows are contiguous and block-aligned: one call covers them
         return out
     if t == GGMLQuantizationType.F32:
-        return x.view(np.uint8).reshape(nrows, -1).copy()
+        out[...] = x.view(np.uint8).reshape(nrows, -1)
+        return out
     w = None
     if imatrix is not None:
         imatrix = np.ascontiguousarray(imatrix, dtype=np.float32)
@@ -98,20 +105,26 @@ def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = No
     return out
 
 
-def dequantize(data: np.ndarray, qtype: QTypeLike, n: int) -> np.ndarray:
-    """ggml's float32 for rows of bytes ``data`` (rows, row_bytes) holding ``n`` elements per row."""
+def dequantize(data: np.ndarray, qtype: QTypeLike, n: int, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """ggml's float32 for rows of bytes ``data`` (rows, row_bytes) holding ``n`` elements per row (into ``out``
+    if given: a C-contiguous float32 array of shape (rows, n))."""
     t = qtype_of(qtype)
     data = np.ascontiguousarray(data, dtype=np.uint8)
     nrows = data.shape[0]
-    out = np.empty((nrows, n), dtype=np.float32)
+    if out is None:
+        out = np.empty((nrows, n), dtype=np.float32)
+    elif out.shape != (nrows, n) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {(nrows, n)}")
     if t == GGMLQuantizationType.F32:
-        return data.view(np.float32).reshape(nrows, n).copy()
+        out[...] = data.view(np.float32).reshape(nrows, n)
+        return out
     if t == GGMLQuantizationType.Q8_1:
         # ggml has no Q8_1 dequantizer: its definition is y = d * q (d the half at offset 0).
         blocks = data.reshape(-1, 36)
         d = blocks[:, 0:2].copy().view(np.float16).astype(np.float32)
         q = blocks[:, 4:].view(np.int8).astype(np.float32)
-        return (d * q).astype(np.float32).reshape(nrows, n)
+        out[...] = (d * q).astype(np.float32).reshape(nrows, n)
+        return out
     lib = library()
     if t == GGMLQuantizationType.Q8_K:
         lib.dequantize_row_q8_K(data.ctypes.data, out.ctypes.data_as(_FP), out.size)

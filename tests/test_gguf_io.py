@@ -120,17 +120,16 @@ def test_gemma_every_tensor_and_key_matches_gguf_py(gemma_path):
     _assert_same_reader(_Reader(gemma_path), ref)
 
 
-def test_gemma_load_is_fast_and_goes_through_gguf_reader(gemma_path):
-    """Plain GGUFReader takes ~20 s on this file (one numpy view per vocabulary entry); ours well under that."""
-    import time
-
-    t = time.perf_counter()
+def test_gemma_load_goes_through_gguf_reader_in_few_views(gemma_path):
+    """Plain GGUFReader takes ~20 s on this file: one numpy view per vocabulary entry (2 x 262144 for the tokens).
+    Ours keeps each array field in a few views of the mapping, which is what makes it fast (0.3-0.5 s here; timing
+    belongs in benchmarks, so the test checks the structure)."""
     f = GGUFFile(gemma_path)
-    took = time.perf_counter() - t
     assert isinstance(f.reader, gguf.GGUFReader)
+    tokens = f.reader.get_field("tokenizer.ggml.tokens")
+    assert len(tokens.contents()) == 262144 and len(tokens.parts) < 16, len(tokens.parts)
     emb = f.raw("token_embd.weight")
     assert np.shares_memory(emb, f.reader.data) and _file_offset(emb, f.reader) == f.info("token_embd.weight").offset
-    assert took < 10, took
 
 
 def _rss() -> int:

@@ -94,8 +94,9 @@ def _k4_sub(row, o, j, d, dmin):
 def dequantize_q4_k(data, out):
     """ggml's dequantize_row_q4_K, rows in parallel.
 
-    One loop over the 32 byte columns writes all eight sub-blocks (sub-block 2k from byte k*32+l's low
-    nibble, 2k+1 from its high one): a body too big for LLVM to unroll into scalar code, so it vectorizes.
+    Per pair of sub-blocks (2k from the low nibbles of bytes k*32 .. k*32+31, 2k+1 from their high ones) one loop
+    over the 32 bytes: one load and two store streams, few enough that LLVM vectorizes it without runtime alias
+    checks giving up (one loop writing all eight sub-blocks ran at half the speed in cache).
     """
     nb = out.shape[1] // QK_K
     for r in prange(out.shape[0]):
@@ -105,38 +106,15 @@ def dequantize_q4_k(data, out):
             o = i * Q4_K_BYTES
             d = _get_half(row, o)
             dmin = _get_half(row, o + 2)
-            # eight scalars rather than a tuple: LLVM keeps them in registers across the loop
-            d0, m0 = _k4_sub(row, o, 0, d, dmin)
-            d1, m1 = _k4_sub(row, o, 1, d, dmin)
-            d2, m2 = _k4_sub(row, o, 2, d, dmin)
-            d3, m3 = _k4_sub(row, o, 3, d, dmin)
-            d4, m4 = _k4_sub(row, o, 4, d, dmin)
-            d5, m5 = _k4_sub(row, o, 5, d, dmin)
-            d6, m6 = _k4_sub(row, o, 6, d, dmin)
-            d7, m7 = _k4_sub(row, o, 7, d, dmin)
-            qo = o + 16
-            b = i * QK_K
-            for l in range(32):
-                # int32 nibbles (uint8 shifts would be widened to 64-bit lanes)
-                q0 = i32(row[qo + l])
-                q1 = i32(row[qo + 32 + l])
-                q2 = i32(row[qo + 64 + l])
-                q3 = i32(row[qo + 96 + l])
-                y[b + l] = d0 * f32(i32(q0 & i32(15))) - m0
-                y[b + 32 + l] = d1 * f32(i32(q0 >> i32(4))) - m1
-                y[b + 64 + l] = d2 * f32(i32(q1 & i32(15))) - m2
-                y[b + 96 + l] = d3 * f32(i32(q1 >> i32(4))) - m3
-                y[b + 128 + l] = d4 * f32(i32(q2 & i32(15))) - m4
-                y[b + 160 + l] = d5 * f32(i32(q2 >> i32(4))) - m5
-                y[b + 192 + l] = d6 * f32(i32(q3 & i32(15))) - m6
-                y[b + 224 + l] = d7 * f32(i32(q3 >> i32(4))) - m7
-
-
-@njit(**JIT)
-def _q5_level(lo, h, k):
-    """Q5_K's 5-bit level: ``lo`` with bit k of ``h`` as bit 4. Each step is cut back to int32 (Numba computes
-    in int64), or LLVM keeps 64-bit vector lanes: twice the instructions."""
-    return i32(i32(lo) | i32(i32(i32(h >> i32(k)) & i32(1)) << i32(4)))
+            for k in range(4):
+                da, ma = _k4_sub(row, o, 2 * k, d, dmin)
+                db, mb = _k4_sub(row, o, 2 * k + 1, d, dmin)
+                qb = o + 16 + 32 * k
+                yb = i * QK_K + 64 * k
+                for l in range(32):
+                    q = i32(row[qb + l])  # int32 nibbles (uint8 shifts would be widened to 64-bit lanes)
+                    y[yb + l] = da * f32(i32(q & i32(15))) - ma
+                    y[yb + 32 + l] = db * f32(i32(q >> i32(4))) - mb
 
 
 @njit(**PJIT)
@@ -151,32 +129,18 @@ def dequantize_q5_k(data, out):
             o = i * Q5_K_BYTES
             d = _get_half(row, o)
             dmin = _get_half(row, o + 2)
-            # eight scalars rather than a tuple: LLVM keeps them in registers across the loop
-            d0, m0 = _k4_sub(row, o, 0, d, dmin)
-            d1, m1 = _k4_sub(row, o, 1, d, dmin)
-            d2, m2 = _k4_sub(row, o, 2, d, dmin)
-            d3, m3 = _k4_sub(row, o, 3, d, dmin)
-            d4, m4 = _k4_sub(row, o, 4, d, dmin)
-            d5, m5 = _k4_sub(row, o, 5, d, dmin)
-            d6, m6 = _k4_sub(row, o, 6, d, dmin)
-            d7, m7 = _k4_sub(row, o, 7, d, dmin)
-            ho = o + 16
-            qo = o + 48
-            b = i * QK_K
-            for l in range(32):
-                h = i32(row[ho + l])
-                q0 = i32(row[qo + l])
-                q1 = i32(row[qo + 32 + l])
-                q2 = i32(row[qo + 64 + l])
-                q3 = i32(row[qo + 96 + l])
-                y[b + l] = d0 * f32(_q5_level(q0 & i32(15), h, 0)) - m0
-                y[b + 32 + l] = d1 * f32(_q5_level(q0 >> i32(4), h, 1)) - m1
-                y[b + 64 + l] = d2 * f32(_q5_level(q1 & i32(15), h, 2)) - m2
-                y[b + 96 + l] = d3 * f32(_q5_level(q1 >> i32(4), h, 3)) - m3
-                y[b + 128 + l] = d4 * f32(_q5_level(q2 & i32(15), h, 4)) - m4
-                y[b + 160 + l] = d5 * f32(_q5_level(q2 >> i32(4), h, 5)) - m5
-                y[b + 192 + l] = d6 * f32(_q5_level(q3 & i32(15), h, 6)) - m6
-                y[b + 224 + l] = d7 * f32(_q5_level(q3 >> i32(4), h, 7)) - m7
+            for k in range(4):
+                da, ma = _k4_sub(row, o, 2 * k, d, dmin)
+                db, mb = _k4_sub(row, o, 2 * k + 1, d, dmin)
+                qb = o + 48 + 32 * k
+                yb = i * QK_K + 64 * k
+                for l in range(32):
+                    # bits 2k and 2k+1 of qh[l] are the fifth bits; every step cut back to int32 (Numba computes
+                    # in int64, and LLVM would keep 64-bit vector lanes: twice the instructions)
+                    h = i32(i32(row[o + 16 + l]) >> i32(2 * k))
+                    q = i32(row[qb + l])
+                    y[yb + l] = da * f32(i32(i32(q & i32(15)) | i32(i32(h & i32(1)) << i32(4)))) - ma
+                    y[yb + 32 + l] = db * f32(i32(i32(q >> i32(4)) | i32(i32(h & i32(2)) << i32(3)))) - mb
 
 
 # ------------------------------------------------------------------------------------------------- searches
