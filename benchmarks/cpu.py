@@ -88,23 +88,25 @@ def _stream(src, dst):
     return dst
 
 
-def bench_memory(x: np.ndarray, repeats: int, all_threads: int):
-    """The ceiling for memory-bound operations on this machine: a parallel fill of a new float32 array of x's size
-    (from a quarter of its bytes, as a 4-bit dequantize reads), one thread and all threads."""
+def bench_memory(x: np.ndarray, repeats: int, all_threads: int, prealloc: bool = False):
+    """The ceiling for memory-bound operations on this machine: a parallel fill of a float32 array of x's size
+    (from a quarter of its bytes, as a 4-bit dequantize reads), one thread and all threads; a new array per call
+    as the API allocates, or one allocated once (``prealloc``)."""
     src = np.zeros((x.shape[0], x.shape[1] // 8), np.uint32)
     _stream(src[:2], np.empty((2, x.shape[1]), np.float32))
+    dst = np.ones(x.shape, np.float32)
     rows = []
     one = None
     for threads in (1, all_threads):
         numba.set_num_threads(threads)
-        t = median_time(lambda: _stream(src, np.empty(x.shape, np.float32)), repeats)
+        t = median_time((lambda: _stream(src, dst)) if prealloc else (lambda: _stream(src, np.empty(x.shape, np.float32))),
+                        repeats)
         mbs = x.nbytes / 1e6 / t
         one = one or mbs
         scale = "" if threads == 1 else f"{mbs / one:.2f}x"
-        rows.append((f"gauss{x.shape[0]}", "-", "memory fill (ceiling)", threads, mbs, float("nan"), float("nan"), "",
-                     scale))
-        print(f"memory fill (new {x.nbytes >> 20} MiB float32 array) thr={threads}: {mbs:9.1f} MB/s  scaling {scale}",
-              flush=True)
+        what = "memory fill (ceiling)" + (", preallocated" if prealloc else ", new array")
+        rows.append((f"gauss{x.shape[0]}", "-", what, threads, mbs, float("nan"), float("nan"), "", scale))
+        print(f"{what} ({x.nbytes >> 20} MiB float32) thr={threads}: {mbs:9.1f} MB/s  scaling {scale}", flush=True)
     numba.set_num_threads(all_threads)
     return rows
 
@@ -191,7 +193,7 @@ def main(argv=None) -> int:
     types = [pyquant.qtype_of(n) for n in a.types]
     all_threads = numba.config.NUMBA_NUM_THREADS
     x = np.random.default_rng(0).standard_normal((a.size, a.size)).astype(np.float32)
-    rows = bench_memory(x, a.repeats, all_threads)
+    rows = bench_memory(x, a.repeats, all_threads, a.prealloc)
     rows += bench_matrix(f"gauss{a.size}", x, types, a.repeats, all_threads, a.prealloc)
     if not a.no_minilm:
         import safetensors.numpy as stn

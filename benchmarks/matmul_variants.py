@@ -20,12 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # rpw / frpw: rows per block (every warp of the block holds them; the nwarps warps split the row length)
 VARIANTS = {
-    "base": dict(nwarps=[4] * 8, rpw=[2] * 8, upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
-    "r1": dict(nwarps=[4] * 8, rpw=[1, 1, 1, 2, 2, 2, 2, 2], upl=[2, 2, 1, 1, 1, 1, 1, 1], frpw=[1, 1, 2, 2, 2, 2, 2, 2]),
-    "r4": dict(nwarps=[4] * 8, rpw=[2, 2, 4, 4, 4, 4, 4, 4], upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 4, 4, 4, 4, 4, 4, 4]),
-    "w8": dict(nwarps=[8] * 8, rpw=[2] * 8, upl=[1] * 8, frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
-    "w2": dict(nwarps=[2] * 8, rpw=[2] * 8, upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
-    "u4": dict(nwarps=[4] * 8, rpw=[2] * 8, upl=[4, 2, 2, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 4, 4, 4, 4]),
+    # session 2: around the NVIDIA table (2 warps, 2 rows, 2 units per lane at n = 1) after the 16-byte staging
+    "nv": dict(nwarps=[2] * 8, rpw=[2] * 8, upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
+    "r1": dict(nwarps=[2] * 8, rpw=[2, 2, 2, 1, 1, 1, 1, 1], upl=[2, 1, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
+    "w4r1": dict(nwarps=[4] * 8, rpw=[2, 2, 2, 1, 1, 1, 1, 1], upl=[2, 1, 1, 1, 1, 1, 1, 1],
+                 frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
+    "u4": dict(nwarps=[2] * 8, rpw=[2] * 8, upl=[4, 2, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
+    "w1u4": dict(nwarps=[1] * 8, rpw=[2] * 8, upl=[4, 2, 2, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
 }
 
 SOURCE = """#include "pq_port.h"

@@ -11,7 +11,6 @@ Names, block sizes and type sizes come from ``gguf.GGMLQuantizationType`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
@@ -119,7 +118,7 @@ del T
 #: The types pyquant quantizes and dequantizes, in registry order.
 SUPPORTED: tuple[GGMLQuantizationType, ...] = tuple(LAYOUTS)
 
-QTypeLike = Union[str, int, GGMLQuantizationType]
+QTypeLike = str | int | GGMLQuantizationType
 
 
 def qtype_of(q: QTypeLike) -> GGMLQuantizationType:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-from typing import Optional
 
 import numpy as np
 from gguf import GGMLQuantizationType
 
-from .formats import layout, qtype_of, QTypeLike
+from .formats import QTypeLike, layout, qtype_of
 
 _FP = ctypes.POINTER(ctypes.c_float)
 _TO_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _FP, ctypes.c_int64)
@@ -37,7 +36,7 @@ class _Traits(ctypes.Structure):
     ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def library() -> ctypes.CDLL:
     """``libggml-base.so`` from the installed ``ggml`` package (ggml-python)."""
     try:
@@ -73,8 +72,8 @@ def _f32(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = None,
-             out: Optional[np.ndarray] = None) -> np.ndarray:
+def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: np.ndarray | None = None,
+             out: np.ndarray | None = None) -> np.ndarray:
     """ggml's bytes for ``x`` of shape (rows, n): shape (rows, row_bytes), uint8 (into ``out`` if given: a
     C-contiguous uint8 array of that shape, as benchmarks pass to time the C code alone)."""
     t = qtype_of(qtype)
@@ -105,7 +104,7 @@ def quantize(x: np.ndarray, qtype: QTypeLike, imatrix: Optional[np.ndarray] = No
     return out
 
 
-def dequantize(data: np.ndarray, qtype: QTypeLike, n: int, out: Optional[np.ndarray] = None) -> np.ndarray:
+def dequantize(data: np.ndarray, qtype: QTypeLike, n: int, out: np.ndarray | None = None) -> np.ndarray:
     """ggml's float32 for rows of bytes ``data`` (rows, row_bytes) holding ``n`` elements per row (into ``out``
     if given: a C-contiguous float32 array of shape (rows, n))."""
     t = qtype_of(qtype)

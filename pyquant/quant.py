@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+import math
+from collections.abc import Sequence
 
 import numpy as np
 from gguf import GGMLQuantizationType
@@ -10,7 +11,7 @@ from gguf import GGMLQuantizationType
 from . import cpu
 from .formats import QTypeLike, layout, qtype_of
 
-ArrayLike = Union[np.ndarray, Sequence[float]]
+ArrayLike = np.ndarray | Sequence[float]
 
 
 class QuantizationError(ValueError):
@@ -28,7 +29,7 @@ def check_input(x: ArrayLike, qtype: GGMLQuantizationType) -> np.ndarray:
     :func:`quantize_array` raises through :func:`_raise_nonfinite`.
     """
     arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.floating):
+    if arr.dtype.kind != "f":
         raise QuantizationError(
             f"quantize expects a floating-point array (float16, float32 or float64), got dtype {arr.dtype}"
         )
@@ -76,7 +77,7 @@ def check_imatrix(imatrix: ArrayLike, n: int) -> np.ndarray:
     return w
 
 
-def quantize_array(x: ArrayLike, qtype: QTypeLike, imatrix: Optional[ArrayLike] = None) -> tuple[np.ndarray, GGMLQuantizationType, tuple[int, ...]]:
+def quantize_array(x: ArrayLike, qtype: QTypeLike, imatrix: ArrayLike | None = None) -> tuple[np.ndarray, GGMLQuantizationType, tuple[int, ...]]:
     """Quantize to raw bytes: returns ``(data, qtype, shape)`` with data of shape (..., row_bytes)."""
     t = qtype_of(qtype)
     x32 = check_input(x, t)
@@ -103,8 +104,8 @@ def quantize_array(x: ArrayLike, qtype: QTypeLike, imatrix: Optional[ArrayLike] 
     return out.reshape(x32.shape[:-1] + (out.shape[1],)), t, tuple(x32.shape)
 
 
-def dequantize(data: Union[np.ndarray, bytes, bytearray, memoryview], qtype: QTypeLike,
-               shape: Optional[Sequence[int]] = None) -> np.ndarray:
+def dequantize(data: np.ndarray | bytes | bytearray | memoryview, qtype: QTypeLike,
+               shape: Sequence[int] | None = None) -> np.ndarray:
     """Dequantize raw bytes in gguf-py's layout to float32.
 
     ``data``: uint8 array of shape (..., row_bytes), or any bytes-like object when ``shape`` is given.
@@ -133,7 +134,7 @@ def dequantize(data: Union[np.ndarray, bytes, bytearray, memoryview], qtype: QTy
             f" the block size {lay.block_size}"
         )
     n = shape[-1]
-    nrows = int(np.prod(shape[:-1], dtype=np.int64))
+    nrows = math.prod(shape[:-1])
     rb = n // lay.block_size * lay.type_size
     if raw.size != nrows * rb:
         raise QuantizationError(

@@ -38,6 +38,14 @@ class QTensor:
         self._data = data.reshape(want)
         self._device = None  # a device buffer once moved with .to()
 
+    @classmethod
+    def _of_checked(cls, data: np.ndarray, qtype: GGMLQuantizationType, shape: tuple[int, ...]) -> QTensor:
+        """A QTensor of bytes the package just produced for ``shape`` (uint8, the right size and shape): no
+        checks, which cost more than quantizing a small tensor."""
+        self = cls.__new__(cls)
+        self.qtype, self.shape, self._data, self._device = qtype, shape, data, None
+        return self
+
     @property
     def data(self) -> np.ndarray:
         if self._data is None:

@@ -34,7 +34,6 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import pyquant
-from pyquant import cpu
 from pyquant.formats import layout
 
 from .strategies import IMATRIX_KINDS, make_imatrix, rows_case

@@ -16,8 +16,8 @@ Shapes, dtypes, validation and error messages live in :mod:`pyquant.quant`, not 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from gguf import GGMLQuantizationType
 
@@ -31,7 +31,7 @@ UNSUPPORTED = "unsupported"  # ggml has no quantize_<t> that takes one (Q8_1, Q8
 class Kernels:
     quantize: Callable
     dequantize: Callable
-    quantize_imatrix: Optional[Callable] = None
+    quantize_imatrix: Callable | None = None
     imatrix: str = WEIGHTED
 
 
