@@ -304,7 +304,8 @@ def run_variants(dev, timer, directory, rng):
     cfgs = json.loads((vdir / "variants.json").read_text())
     results = []
     cases = [("Q4_0", 4096, 14336), ("Q8_0", 4096, 14336), ("Q4_K", 4096, 14336), ("Q6_K", 4096, 14336),
-             ("Q3_K", 4096, 14336), ("Q4_K", 28672, 8192), ("Q4_0", 28672, 8192), ("F16", 4096, 14336)]
+             ("Q3_K", 4096, 14336), ("Q5_K", 4096, 14336), ("Q4_K", 28672, 8192), ("Q6_K", 28672, 8192),
+             ("Q4_0", 28672, 8192)]
     weights = {}
     for name, cfg in cfgs.items():
         module = dev.backend.load_module((vdir / cfg["file"]).read_bytes(), "cubin")
