@@ -20,14 +20,14 @@
 #if defined(PQ_NVIDIA)  // nvidia
 #define PQ_MATMUL_FAMILY "nvidia"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
-#define PQ_MMVQ_NWARPS_1 2
-#define PQ_MMVQ_NWARPS_2 2
-#define PQ_MMVQ_NWARPS_3 2
-#define PQ_MMVQ_NWARPS_4 2
-#define PQ_MMVQ_NWARPS_5 2
-#define PQ_MMVQ_NWARPS_6 2
-#define PQ_MMVQ_NWARPS_7 2
-#define PQ_MMVQ_NWARPS_8 2
+#define PQ_MMVQ_NWARPS_1 1
+#define PQ_MMVQ_NWARPS_2 1
+#define PQ_MMVQ_NWARPS_3 1
+#define PQ_MMVQ_NWARPS_4 1
+#define PQ_MMVQ_NWARPS_5 1
+#define PQ_MMVQ_NWARPS_6 1
+#define PQ_MMVQ_NWARPS_7 1
+#define PQ_MMVQ_NWARPS_8 1
 #define PQ_MMVQ_RPW_1 2
 #define PQ_MMVQ_RPW_2 2
 #define PQ_MMVQ_RPW_3 2
@@ -36,14 +36,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_RPW_6 2
 #define PQ_MMVQ_RPW_7 2
 #define PQ_MMVQ_RPW_8 2
-#define PQ_MMVQ_UPL_1 2
-#define PQ_MMVQ_UPL_2 1
+#define PQ_MMVQ_UPL_1 4
+#define PQ_MMVQ_UPL_2 2
 #define PQ_MMVQ_UPL_3 1
 #define PQ_MMVQ_UPL_4 1
 #define PQ_MMVQ_UPL_5 1
 #define PQ_MMVQ_UPL_6 1
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
+#define PQ_MMVQ_UPL_MAX_q8_K 2
 #define PQ_MMVF_RPW_1 2
 #define PQ_MMVF_RPW_2 2
 #define PQ_MMVF_RPW_3 2
@@ -242,42 +243,81 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #endif  // PQ_MMVQ_NWARPS_1
 
-// rows per warp of TYPE at NC columns: the family's value, capped per type where the family says so
+// rows per warp and units per lane of TYPE at NC columns: the family's values, capped per type where the
+// family says so
 #ifndef PQ_MMVQ_RPW_MAX_q4_0
 #define PQ_MMVQ_RPW_MAX_q4_0 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_q4_0
+#define PQ_MMVQ_UPL_MAX_q4_0 8
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_1
 #define PQ_MMVQ_RPW_MAX_q4_1 8
 #endif
+#ifndef PQ_MMVQ_UPL_MAX_q4_1
+#define PQ_MMVQ_UPL_MAX_q4_1 8
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_0
 #define PQ_MMVQ_RPW_MAX_q5_0 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_q5_0
+#define PQ_MMVQ_UPL_MAX_q5_0 8
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_1
 #define PQ_MMVQ_RPW_MAX_q5_1 8
 #endif
+#ifndef PQ_MMVQ_UPL_MAX_q5_1
+#define PQ_MMVQ_UPL_MAX_q5_1 8
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_0
 #define PQ_MMVQ_RPW_MAX_q8_0 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_q8_0
+#define PQ_MMVQ_UPL_MAX_q8_0 8
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_1
 #define PQ_MMVQ_RPW_MAX_q8_1 8
 #endif
+#ifndef PQ_MMVQ_UPL_MAX_q8_1
+#define PQ_MMVQ_UPL_MAX_q8_1 8
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q2_K
 #define PQ_MMVQ_RPW_MAX_q2_K 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_q2_K
+#define PQ_MMVQ_UPL_MAX_q2_K 8
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q3_K
 #define PQ_MMVQ_RPW_MAX_q3_K 8
 #endif
+#ifndef PQ_MMVQ_UPL_MAX_q3_K
+#define PQ_MMVQ_UPL_MAX_q3_K 8
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_K
 #define PQ_MMVQ_RPW_MAX_q4_K 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_q4_K
+#define PQ_MMVQ_UPL_MAX_q4_K 8
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_K
 #define PQ_MMVQ_RPW_MAX_q5_K 8
 #endif
+#ifndef PQ_MMVQ_UPL_MAX_q5_K
+#define PQ_MMVQ_UPL_MAX_q5_K 8
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q6_K
 #define PQ_MMVQ_RPW_MAX_q6_K 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_q6_K
+#define PQ_MMVQ_UPL_MAX_q6_K 8
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_K
 #define PQ_MMVQ_RPW_MAX_q8_K 8
 #endif
+#ifndef PQ_MMVQ_UPL_MAX_q8_K
+#define PQ_MMVQ_UPL_MAX_q8_K 8
+#endif
 #define PQ_MMVQ_RPW(TYPE, NC) \
     (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)
+#define PQ_MMVQ_UPL(TYPE, NC) \
+    (PQ_MMVQ_UPL_##NC < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_UPL_##NC : PQ_MMVQ_UPL_MAX_##TYPE)

@@ -234,7 +234,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
         mul_mat_vec_##TYPE##_q8_1_c##NC(const void* __restrict__ w, const void* __restrict__ aq,                 \
                                         const void* __restrict__ ads, float* __restrict__ dst, int64_t m,        \
                                         int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {     \
-        mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW(TYPE, NC), PQ_MMVQ_UPL_##NC>(                  \
+        mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW(TYPE, NC), PQ_MMVQ_UPL(TYPE, NC)>(                  \
             (const uint8_t*)w, (const int8_t*)aq, (const uint32_t*)ads, dst, m, k, w_stride, a_stride,           \
             dst_stride);                                                                                         \
     }

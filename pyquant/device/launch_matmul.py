@@ -53,6 +53,8 @@ class MatVecTune:
     warp: int  # the physical wave/warp size of the family
     #: per weight type (ggml name), the most rows a warp may hold (registers of heavy decoders, LDS of big blocks)
     max_rows_per_warp: tuple[tuple[str, int], ...] = ()
+    #: per weight type (ggml name), the most units per lane (registers: a tile's prefetch lives in them)
+    max_units_per_lane: tuple[tuple[str, int], ...] = ()
     #: the float mat-vec (F32/F16/BF16 weights): rows per block by ncols; its blocks have 4 warps
     f_rows_per_warp: tuple[int, ...] = (2, 2, 2, 4, 4, 4, 4, 4)
     #: a compiler fence between groups of this many columns in the mat-vec's column loop (0: none): stops the
@@ -76,9 +78,12 @@ FAMILIES = ("nvidia", "cdna", "rdna1", "rdna2", "rdna3", "rdna4")
 # budget rules (>= 4 waves per SIMD, <= 16 KiB of LDS per block on 64 KiB CUs) and wait for hardware.
 MATVEC_TUNING: dict[str, MatVecTune] = {
     # H100 runs 1-2 (benchmarks/NOTES.md): 2 warps per block beat 4 and 8 at every n (by 5-15 % from n = 2
-    # on); 4 rows per block spill at n >= 4; 4 units per lane no better than 2 at n = 1.
-    "nvidia": MatVecTune(nwarps=(2,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
-                         units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32, f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2)),
+    # on); 4 rows per block spill at n >= 4. Session 2 run D, after the 16-byte staging: 1 warp per block with
+    # 4 units per lane at n = 1 and 2 at n = 2 beats that by up to 15 % (Q5_K n = 1 19.2 -> 16.4 us, Q4_K
+    # 28672x8192 54.1 -> 51.3 us) except Q8_0 (+4 % at n = 1, +10 % at n = 8); Q8_K keeps 2 units (4 spill).
+    "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
+                         units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
+                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2)),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
     # VGPRs of 4 waves per SIMD hold one row's accumulators only.
@@ -159,6 +164,7 @@ def header() -> str:
         for name, vals in (("NWARPS", tune.nwarps), ("RPW", tune.rows_per_warp), ("UPL", tune.units_per_lane)):
             out += [f"#define PQ_MMVQ_{name}_{c} {v}" for c, v in enumerate(vals, 1)]
         out += [f"#define PQ_MMVQ_RPW_MAX_{t} {v}" for t, v in tune.max_rows_per_warp]
+        out += [f"#define PQ_MMVQ_UPL_MAX_{t} {v}" for t, v in tune.max_units_per_lane]
         out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(tune.f_rows_per_warp, 1)]
         out.append(f"#define PQ_MMV_COL_FENCE {tune.col_fence}")
     out.append("#else")
@@ -166,14 +172,18 @@ def header() -> str:
     out.append("#endif")
     out.append("#endif  // PQ_MMVQ_NWARPS_1")
     out.append("")
-    out.append("// rows per warp of TYPE at NC columns: the family's value, capped per type where the family says so")
+    out.append("// rows per warp and units per lane of TYPE at NC columns: the family's values, capped per type where the")
+    out.append("// family says so")
     for t in MMVQ_TYPES:
         g = ggml_name(t)
-        out.append(f"#ifndef PQ_MMVQ_RPW_MAX_{g}")
-        out.append(f"#define PQ_MMVQ_RPW_MAX_{g} {MAX_NCOLS}")
-        out.append("#endif")
+        for what in ("RPW", "UPL"):
+            out.append(f"#ifndef PQ_MMVQ_{what}_MAX_{g}")
+            out.append(f"#define PQ_MMVQ_{what}_MAX_{g} {MAX_NCOLS}")
+            out.append("#endif")
     out.append("#define PQ_MMVQ_RPW(TYPE, NC) \\")
     out.append("    (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)")
+    out.append("#define PQ_MMVQ_UPL(TYPE, NC) \\")
+    out.append("    (PQ_MMVQ_UPL_##NC < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_UPL_##NC : PQ_MMVQ_UPL_MAX_##TYPE)")
     return "\n".join(out) + "\n"
 
 
