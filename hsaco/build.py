@@ -338,15 +338,11 @@ def expectations() -> dict:
         sys.path.remove(str(ROOT))
     names = launch.dequantize_kernel_names()
     mm = launch_matmul.expectations()  # the matmul kernels: names, argument types, blocks, waves per SIMD
-    mm_waves = mm["min_waves"]
 
     def min_waves(arch: str, name: str) -> int | None:
         if name.startswith("dequantize_"):
             return co.resident_waves(arch, launch.DEQUANT_RESIDENT)
-        want = mm_waves(arch, name)
-        # gfx906 is built for half the waves (pq_port.h's PQ_WAVES_PER_EU: its VGPR file is half of CDNA2's and
-        # it has no AGPRs; 4 waves would cap the matmul kernels at 64 VGPRs and spill to scratch)
-        return None if want is None else co.resident_waves(arch, want * co.wavefront_size(arch) * 4)
+        return mm["min_waves"](arch, name)
 
     return {
         "expected_kernels": names + list(mm["expected_kernels"]),

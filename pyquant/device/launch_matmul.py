@@ -326,6 +326,8 @@ def expectations() -> dict:
     arguments (hsaco/build.py merges it with the dequantize kernels'): every kernel of
     :func:`matmul_kernel_names`, its argument types, the largest block it is launched with, and the waves per
     SIMD it is compiled for (``RESIDENT_WAVES_PER_SIMD``, from registers and LDS both)."""
+    from . import codeobjects
+
     names = matmul_kernel_names()
     arg_types = {}
     for name in names:
@@ -337,5 +339,7 @@ def expectations() -> dict:
         "expected_kernels": names,
         "arg_types": arg_types,
         "min_workgroup": {"quantize_": QUANTIZE_THREADS, "convert_": CONVERT_THREADS, "mul_mat_vec_": widest},
-        "min_waves": lambda arch, name: RESIDENT_WAVES_PER_SIMD if name in arg_types else None,
+        # PQ_MATMUL_RESIDENT's waves per SIMD as PQ_LAUNCH_BOUNDS asks them of each target (halved on gfx906)
+        "min_waves": lambda arch, name: (codeobjects.resident_waves(
+            arch, RESIDENT_WAVES_PER_SIMD * 4 * codeobjects.wavefront_size(arch)) if name in arg_types else None),
     }
