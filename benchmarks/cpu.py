@@ -36,17 +36,6 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(ts)
 
 
-def paired_medians(a, b, repeats: int) -> tuple[float, float]:
-    """Median times of ``a`` and ``b`` run alternately (a shared machine's drift hits both alike)."""
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, ts in ((a, ta), (b, tb)):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb)
-
-
 def ggml_parallel(fn, x: np.ndarray, threads: int, out: np.ndarray | None = None):
     """ggml's single-threaded C over row chunks in a thread pool; with ``out``, each chunk writes its rows of it."""
     if threads == 1:
@@ -88,6 +77,34 @@ def _stream(src, dst):
     return dst
 
 
+@numba.njit(parallel=True, cache=True)
+def _traffic(src, dst):
+    """An operation's memory traffic with none of its arithmetic: read every byte of each row of ``src`` (as
+    uint32 words), write every byte of the same row of ``dst`` (rows in parallel, as the kernels run)."""
+    for r in numba.prange(dst.shape[0]):
+        m = np.uint32(0)
+        for j in range(src.shape[1]):
+            m |= src[r, j]
+        for j in range(dst.shape[1]):
+            dst[r, j] = m
+
+
+def traffic_ceiling(src: np.ndarray, dst_shape: tuple, dst_dtype, threads: int, repeats: int, prealloc: bool):
+    """Seconds that ``threads`` threads take to read ``src`` and write an array of ``dst_shape``/``dst_dtype`` (a new
+    one per call unless ``prealloc``): the floor under any operation with that traffic on this machine, measured
+    beside it. Used for the scaling bound: our all-threads time is at least this, so all threads over our one
+    thread is at most ``our one-thread time / this``."""
+    s32 = np.ascontiguousarray(src).view(np.uint8).reshape(src.shape[0], -1)
+    s32 = s32[:, : s32.shape[1] // 4 * 4].copy().view(np.uint32)
+    nbytes = int(np.prod(dst_shape)) * np.dtype(dst_dtype).itemsize
+    words = (src.shape[0], nbytes // src.shape[0] // 4)
+    dst = np.ones(words, np.uint32)
+    numba.set_num_threads(threads)
+    _traffic(s32[:2], dst[:2])
+    fn = (lambda: _traffic(s32, dst)) if prealloc else (lambda: _traffic(s32, np.empty(words, np.uint32)))
+    return median_time(fn, repeats)
+
+
 def bench_memory(x: np.ndarray, repeats: int, all_threads: int, prealloc: bool = False):
     """The ceiling for memory-bound operations on this machine: a parallel fill of a float32 array of x's size
     (from a quarter of its bytes, as a 4-bit dequantize reads), one thread and all threads; a new array per call
@@ -105,7 +122,7 @@ def bench_memory(x: np.ndarray, repeats: int, all_threads: int, prealloc: bool =
         one = one or mbs
         scale = "" if threads == 1 else f"{mbs / one:.2f}x"
         what = "memory fill (ceiling)" + (", preallocated" if prealloc else ", new array")
-        rows.append((f"gauss{x.shape[0]}", "-", what, threads, mbs, float("nan"), float("nan"), "", scale))
+        rows.append((f"gauss{x.shape[0]}", "-", what, threads, mbs, float("nan"), float("nan"), "", scale, ""))
         print(f"{what} ({x.nbytes >> 20} MiB float32) thr={threads}: {mbs:9.1f} MB/s  scaling {scale}", flush=True)
     numba.set_num_threads(all_threads)
     return rows
@@ -118,7 +135,6 @@ def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: in
     import gguf.quants as gq
 
     rows = []
-    one_thread = {}  # (type, op) -> our one-thread MB/s, for the all-threads scaling column
     mb = x.nbytes / 1e6
     for t in types:
         lay = layout(t)
@@ -131,34 +147,43 @@ def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: in
             pyquant.quantize(x[:2], t, imatrix=w)
         pyquant.dequantize(q.data, t)
         ref_bytes = oracle.quantize(x, t)
-        for threads in (1, all_threads):
-            numba.set_num_threads(threads)
-            if prealloc:
-                k = cpu.kernels(t)
-                qo, qo2 = np.ones_like(ref_bytes), np.ones_like(ref_bytes)
-                fo, fo2 = np.ones_like(x), np.ones_like(x)
-                bad = np.zeros(x.shape[0], np.uint8)
-                ops = [("quantize", lambda: k.quantize(x, qo, bad),
-                        lambda: ggml_parallel(lambda a, o: oracle.quantize(a, t, out=o), x, threads, qo2))]
-                if weighted:
-                    ops.append(("quantize+imatrix", lambda: k.quantize_imatrix(x, w, qo, bad),
-                                lambda: ggml_parallel(lambda a, o: oracle.quantize(a, t, imatrix=w, out=o), x,
-                                                      threads, qo2)))
-                ops.append(("dequantize", lambda: k.dequantize(ref_bytes, fo),
-                            lambda: ggml_parallel(lambda a, o: oracle.dequantize(a, t, x.shape[1], out=o), ref_bytes,
-                                                  threads, fo2)))
-            else:
-                ops = [("quantize", lambda: pyquant.quantize(x, t),
-                        lambda: ggml_parallel(lambda a: oracle.quantize(a, t), x, threads))]
-                if weighted:
-                    ops.append(("quantize+imatrix", lambda: pyquant.quantize(x, t, imatrix=w),
-                                lambda: ggml_parallel(lambda a: oracle.quantize(a, t, imatrix=w), x, threads)))
-                ops.append(("dequantize", lambda: pyquant.dequantize(ref_bytes, t),
-                            lambda: ggml_parallel(lambda a: oracle.dequantize(a, t, x.shape[1]), ref_bytes, threads)))
-            for op, ours, ggml in ops:
-                ours()  # once outside the timing (first touch of the outputs in prealloc mode)
-                ggml()
-                t_ours, t_ggml = paired_medians(ours, ggml, repeats)
+        k = cpu.kernels(t)
+        qo, qo2 = np.ones_like(ref_bytes), np.ones_like(ref_bytes)
+        fo, fo2 = np.ones_like(x), np.ones_like(x)
+        bad = np.zeros(x.shape[0], np.uint8)
+        # each op: (name, ours(threads), ggml(threads)); numba's thread count is set by the caller
+        if prealloc:
+            ops = [("quantize", lambda th: k.quantize(x, qo, bad),
+                    lambda th: ggml_parallel(lambda a, o: oracle.quantize(a, t, out=o), x, th, qo2))]
+            if weighted:
+                ops.append(("quantize+imatrix", lambda th: k.quantize_imatrix(x, w, qo, bad),
+                            lambda th: ggml_parallel(lambda a, o: oracle.quantize(a, t, imatrix=w, out=o), x, th, qo2)))
+            ops.append(("dequantize", lambda th: k.dequantize(ref_bytes, fo),
+                        lambda th: ggml_parallel(lambda a, o: oracle.dequantize(a, t, x.shape[1], out=o), ref_bytes,
+                                                 th, fo2)))
+        else:
+            ops = [("quantize", lambda th: pyquant.quantize(x, t),
+                    lambda th: ggml_parallel(lambda a: oracle.quantize(a, t), x, th))]
+            if weighted:
+                ops.append(("quantize+imatrix", lambda th: pyquant.quantize(x, t, imatrix=w),
+                            lambda th: ggml_parallel(lambda a: oracle.quantize(a, t, imatrix=w), x, th)))
+            ops.append(("dequantize", lambda th: pyquant.dequantize(ref_bytes, t),
+                        lambda th: ggml_parallel(lambda a: oracle.dequantize(a, t, x.shape[1]), ref_bytes, th)))
+        for op, ours, ggml in ops:
+            # ours and ggml, one thread and all threads, all four timed in turn in every round: this machine's
+            # speed drifts by tens of percent over minutes, and the scaling column compares two of these timings
+            times = {}
+            for _ in range(1 + repeats):  # the first round (page faults of the outputs, compilation) is dropped
+                for threads in (1, all_threads):
+                    numba.set_num_threads(threads)
+                    for side, fn in (("ours", ours), ("ggml", ggml)):
+                        t0 = time.perf_counter()
+                        fn(threads)
+                        times.setdefault((side, threads), []).append(time.perf_counter() - t0)
+            med = {key: statistics.median(v[1:]) for key, v in times.items()}
+            src, dshape, ddt = (ref_bytes, x.shape, np.float32) if op == "dequantize" else (x, ref_bytes.shape, np.uint8)
+            for threads in (1, all_threads):
+                t_ours, t_ggml = med[("ours", threads)], med[("ggml", threads)]
                 gp = ""
                 if t.name == "Q8_1" and op == "dequantize":
                     gp = "(ggml has no Q8_1 dequantizer: the 'ggml' column is numpy's d * q)"
@@ -168,12 +193,14 @@ def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: in
                         gp = f"{median_time(f, max(1, repeats // 2)) / t_ours:.2f}x"
                     except Exception:  # gguf-py lacks it
                         gp = "–"
-                if threads == 1:
-                    one_thread[(t.name, op)] = mb / t_ours
-                scale = "" if threads == 1 else f"{(mb / t_ours) / one_thread[(t.name, op)]:.2f}x"
-                rows.append((label, t.name, op, threads, mb / t_ours, mb / t_ggml, t_ggml / t_ours, gp, scale))
+                scale = bound = ""
+                if threads > 1:
+                    t1 = med[("ours", 1)]
+                    bound = f"{t1 / traffic_ceiling(src, dshape, ddt, threads, repeats, prealloc):.2f}x"
+                    scale = f"{t1 / t_ours:.2f}x"
+                rows.append((label, t.name, op, threads, mb / t_ours, mb / t_ggml, t_ggml / t_ours, gp, scale, bound))
                 print(f"{label:10s} {t.name:5s} {op:17s} thr={threads} pyquant {mb / t_ours:9.1f} MB/s  ggml {mb / t_ggml:9.1f} MB/s"
-                      f"  ratio {t_ggml / t_ours:5.2f}  vs gguf-py {gp}  scaling {scale}", flush=True)
+                      f"  ratio {t_ggml / t_ours:5.2f}  vs gguf-py {gp}  scaling {scale} (bound {bound})", flush=True)
     numba.set_num_threads(all_threads)
     return rows
 
@@ -208,12 +235,15 @@ def main(argv=None) -> int:
         f"CPU throughput, MB/s of float32; {os.cpu_count()} cores, all threads = {all_threads}; medians of {a.repeats}"
         f" (ours and ggml alternating); {'kernels into preallocated outputs' if a.prealloc else 'the public API'};"
         " ratio = pyquant / ggml (same run); gguf-py column = pyquant / gguf-py (1 thread);"
-        " scaling = pyquant all threads / pyquant one thread",
+        " scaling = pyquant all threads / pyquant one thread; bound = the most that scaling can be here: pyquant's"
+        " one-thread time over the time all threads take just to read the operation's input and write its output"
+        " (measured in the same run, `_traffic`)",
         "",
-        "| data | type | op | threads | pyquant MB/s | ggml MB/s | × ggml | × gguf-py | scaling |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| data | type | op | threads | pyquant MB/s | ggml MB/s | × ggml | × gguf-py | scaling | bound |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {d} | {t} | {op} | {th} | {o:.1f} | {g:.1f} | {r:.2f} | {gp} | {sc} |" for d, t, op, th, o, g, r, gp, sc in rows]
+    lines += [f"| {d} | {t} | {op} | {th} | {o:.1f} | {g:.1f} | {r:.2f} | {gp} | {sc} | {b} |"
+              for d, t, op, th, o, g, r, gp, sc, b in rows]
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"table written to {a.out}")

@@ -76,6 +76,30 @@ def test_non_finite_values_name_the_first_bad_row(bad):
         pyquant.quantize(x, "Q4_0")
 
 
+# Every bit pattern that is a NaN or an Inf, at both signs: the kernels find them by integer comparisons of the
+# patterns (the memory-bound ones while scanning a block for its scale), so the edges of those ranges are tested.
+_NONFINITE_BITS = [0x7F800000, 0x7F800001, 0x7FC00000, 0x7FFFFFFF, 0xFF800000, 0xFF800001, 0xFFC00000, 0xFFFFFFFF]
+# and the finite patterns right next to them, which must pass
+_EXTREME_FINITE_BITS = [0x7F7FFFFF, 0xFF7FFFFF, 0x00000001, 0x80000001, 0x80000000, 0x00000000]
+
+
+@pytest.mark.parametrize("t", [t.name for t in SUPPORTED])
+def test_every_nan_and_inf_pattern_is_refused_by_every_type(t):
+    bs = layout(t).block_size
+    n = bs * max(2, 64 // bs)
+    rng = np.random.default_rng(7)
+    for i, bits in enumerate(_NONFINITE_BITS):
+        x = rng.standard_normal((3, n)).astype(np.float32)
+        col = [0, n - 1, n // 2, 31, 32, n // 2 - 1, 1, n - 2][i]  # first, last, block edges
+        x.view(np.uint32)[1, col] = bits
+        with pytest.raises(QuantizationError, match=rf"row \(1,\) at column {col}"):
+            pyquant.quantize(x, t)
+    x = np.zeros((1, n), np.float32)
+    x.view(np.uint32)[0, : len(_EXTREME_FINITE_BITS)] = _EXTREME_FINITE_BITS
+    if t not in ("F16", "BF16"):  # FLT_MAX overflows fp16 (C's conversion makes it Inf, as ggml's does)
+        pyquant.quantize(x, t)
+
+
 def test_float64_overflowing_float32_is_reported_as_such():
     x = np.ones((1, 32))
     x[0, 3] = 1e300

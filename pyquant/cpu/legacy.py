@@ -50,6 +50,8 @@ _I32_MIN = np.int32(-2147483648)
 _TWO31 = f32(2147483648.0)
 _ABS = np.uint32(0x7FFFFFFF)
 _FLT_MAX = f32(3.4028234663852886e38)
+_PINF = np.int32(0x7F800000)  # +Inf's bit pattern: every pattern at or above it (as int32) is +Inf or a NaN
+_NINF = np.uint32(0xFF800000)  # -Inf's: every pattern at or above it (as uint32) is -Inf or a NaN
 
 
 # ----------------------------------------------------------------------------------------------- scalar helpers
@@ -162,11 +164,13 @@ def _absmax_signed_scan(x, r, base):
 
 @njit(**JIT, inline="always")
 def _absmax_signed(x, r, base, qk):
-    """``_absmax_signed_scan`` for finite input, with integer maxima over the bit patterns.
+    """``_absmax_signed_scan`` for finite input, with integer maxima over the bit patterns, and whether the block
+    holds a NaN or Inf.
 
     The largest int32 pattern is the largest non-negative value (patterns of negative floats are negative);
     the largest uint32 pattern is the most negative value. The larger magnitude wins; a tie between +a and -a
-    needs the scan, since C keeps whichever comes first.
+    needs the scan, since C keeps whichever comes first. A NaN or Inf is a pattern at or above +Inf's (as int32)
+    or -Inf's (as uint32): the same maxima find them, so the row needs no separate finiteness pass.
     """
     pmax = np.int32(-1)
     umax = np.uint32(0)
@@ -175,24 +179,26 @@ def _absmax_signed(x, r, base, qk):
         s = np.int32(u)
         pmax = s if s > pmax else pmax
         umax = u if u > umax else umax
+    nonfinite = (pmax >= _PINF) | (umax >= _NINF)
     nmag = np.int32(umax & _ABS) if umax > _ABS else np.int32(-1)
     if pmax > nmag:
-        return bits_f32(pmax) if pmax > 0 else f32(0)
+        return (bits_f32(pmax) if pmax > 0 else f32(0)), nonfinite
     if nmag > pmax:
-        return bits_f32(umax) if nmag > 0 else f32(0)
+        return (bits_f32(umax) if nmag > 0 else f32(0)), nonfinite
     if pmax <= 0:
-        return f32(0)  # all zeros (C's max stays +0.0f)
-    return _absmax_signed_scan(x, r, base)
+        return f32(0), nonfinite  # all zeros (C's max stays +0.0f)
+    return _absmax_signed_scan(x, r, base), nonfinite
 
 
 @njit(**JIT, inline="always")
 def _absmax(x, r, base, qk):
-    """``amax = MAX(amax, fabsf(v))`` over a block (q8_0/q8_1 ref), as the largest magnitude bit pattern."""
+    """``amax = MAX(amax, fabsf(v))`` over a block (q8_0/q8_1 ref), as the largest magnitude bit pattern, and
+    whether the block holds a NaN or Inf (a magnitude pattern at or above Inf's)."""
     m = np.uint32(0)
     for j in range(qk):
         a = f32_bits(x[r, base + j]) & _ABS
         m = a if a > m else m
-    return bits_f32(m)
+    return bits_f32(m), m >= np.uint32(_PINF)
 
 
 @njit(**JIT)
@@ -217,6 +223,7 @@ def _minmax(x, r, base, qk):
     is above every non-negative, the most negative highest. So the max is the largest int32 if that is
     non-negative, else the smallest; the min is the largest uint32 if that is negative, else the smallest int32.
     C's comparisons call -0 and +0 equal and keep the first seen, so a zero min or max is left to the scan.
+    A NaN or Inf shows as an int32 pattern at or above +Inf's or a uint32 one at or above -Inf's (returned last).
     """
     smax = np.int32(-2147483648)
     smin = np.int32(2147483647)
@@ -227,11 +234,12 @@ def _minmax(x, r, base, qk):
         smax = s if s > smax else smax
         smin = s if s < smin else smin
         umax = u if u > umax else umax
+    nonfinite = (smax >= _PINF) | (umax >= _NINF)
     mx = bits_f32(smax) if smax >= 0 else bits_f32(smin)
     mn = bits_f32(umax) if umax > _ABS else bits_f32(smin)
     if mn == f32(0) or mx == f32(0):
-        return _minmax_scan(x, r, base)
-    return mn, mx
+        mn, mx = _minmax_scan(x, r, base)
+    return mn, mx, nonfinite
 
 
 @njit(**JIT)
@@ -300,17 +308,21 @@ def quantize_rows_q4_0(x, out, bad):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        if row_bad(x, r, bad):
-            continue
         qk = _qk(n, nb)
+        nonfinite = False
         ids = np.empty(nb, np.float32)
         small = True
         for ib in range(nb):
-            d = _absmax_signed(x, r, ib * QK, qk) / f32(-8)
+            amax, nf = _absmax_signed(x, r, ib * QK, qk)
+            nonfinite |= nf
+            d = amax / f32(-8)
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(id)
             ids[ib] = id
             _put_half(out, r, ib * Q4_0_B + Q4_0_D, d)
+        bad[r] = np.uint8(nonfinite)
+        if nonfinite:
+            continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
         if small:
             _levels_q4_0(x, r, out, ids, nb, qk, trunc_small)
         else:
@@ -336,14 +348,14 @@ def quantize_rows_q4_1(x, out, bad):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        if row_bad(x, r, bad):
-            continue
         qk = _qk(n, nb)
+        nonfinite = False
         mins = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
         small = True
         for ib in range(nb):
-            mn, mx = _minmax(x, r, ib * QK, qk)
+            mn, mx, nf = _minmax(x, r, ib * QK, qk)
+            nonfinite |= nf
             d = (mx - mn) / f32(15)
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(d) & _finite(id)
@@ -351,6 +363,9 @@ def quantize_rows_q4_1(x, out, bad):
             mins[ib] = mn
             _put_half(out, r, ib * Q4_1_B + Q4_1_D, d)
             _put_half(out, r, ib * Q4_1_B + Q4_1_M, mn)
+        bad[r] = np.uint8(nonfinite)
+        if nonfinite:
+            continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
         if small:
             _levels_q4_1(x, r, out, mins, ids, nb, qk, trunc_small)
         else:
@@ -378,17 +393,21 @@ def quantize_rows_q5_0(x, out, bad):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        if row_bad(x, r, bad):
-            continue
         qk = _qk(n, nb)
+        nonfinite = False
         ids = np.empty(nb, np.float32)
         small = True
         for ib in range(nb):
-            d = _absmax_signed(x, r, ib * QK, qk) / f32(-16)
+            amax, nf = _absmax_signed(x, r, ib * QK, qk)
+            nonfinite |= nf
+            d = amax / f32(-16)
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(id)
             ids[ib] = id
             _put_half(out, r, ib * Q5_0_B + Q5_0_D, d)
+        bad[r] = np.uint8(nonfinite)
+        if nonfinite:
+            continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
         if small:
             _levels_q5_0(x, r, out, ids, nb, qk, trunc_small)
         else:
@@ -417,14 +436,14 @@ def quantize_rows_q5_1(x, out, bad):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        if row_bad(x, r, bad):
-            continue
         qk = _qk(n, nb)
+        nonfinite = False
         mins = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
         small = True
         for ib in range(nb):
-            mn, mx = _minmax(x, r, ib * QK, qk)
+            mn, mx, nf = _minmax(x, r, ib * QK, qk)
+            nonfinite |= nf
             d = (mx - mn) / f32(31)
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(d) & _finite(id)
@@ -432,6 +451,9 @@ def quantize_rows_q5_1(x, out, bad):
             mins[ib] = mn
             _put_half(out, r, ib * Q5_1_B + Q5_1_D, d)
             _put_half(out, r, ib * Q5_1_B + Q5_1_M, mn)
+        bad[r] = np.uint8(nonfinite)
+        if nonfinite:
+            continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
         if small:
             _levels_q5_1(x, r, out, mins, ids, nb, qk, trunc_small)
         else:
@@ -454,17 +476,21 @@ def quantize_rows_q8_0(x, out, bad):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        if row_bad(x, r, bad):
-            continue
         qk = _qk(n, nb)
+        nonfinite = False
         ids = np.empty(nb, np.float32)
         small = True
         for ib in range(nb):
-            d = _absmax(x, r, ib * QK, qk) / f32(127)
+            amax, nf = _absmax(x, r, ib * QK, qk)
+            nonfinite |= nf
+            d = amax / f32(127)
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(id)
             ids[ib] = id
             _put_half(out, r, ib * Q8_0_B + Q8_0_D, d)
+        bad[r] = np.uint8(nonfinite)
+        if nonfinite:
+            continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
         if small:
             _levels_q8_0(x, r, out, ids, nb, qk, roundf_small)
         else:
@@ -491,19 +517,23 @@ def quantize_rows_q8_1(x, out, bad):
     n = x.shape[1]
     nb = n // QK
     for r in prange(x.shape[0]):
-        if row_bad(x, r, bad):
-            continue
         qk = _qk(n, nb)
+        nonfinite = False
         ds = np.empty(nb, np.float32)
         ids = np.empty(nb, np.float32)
         small = True
         for ib in range(nb):
-            d = _absmax(x, r, ib * QK, qk) / f32(127)
+            amax, nf = _absmax(x, r, ib * QK, qk)
+            nonfinite |= nf
+            d = amax / f32(127)
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(id)
             ids[ib] = id
             ds[ib] = d
             _put_half(out, r, ib * Q8_1_B + Q8_1_D, d)
+        bad[r] = np.uint8(nonfinite)
+        if nonfinite:
+            continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
         if small:
             _levels_q8_1(x, r, out, ds, ids, nb, qk, roundf_small)
         else:
