@@ -172,12 +172,16 @@ def _linear_device(x: Any, w: QTensor, out: Any, path: str, gemm_dtype: str, str
                            (st.ptr, aq + c0 * ka, ads + c0 * (ka // 32) * 4, out.ptr + c0 * m * 4, m, k,
                             st.row_stride, ka, m), stream)
         else:
-            xf = _scratch_buffer(dev, stream, "xf32", n * kp * 4)
-            dev.launch(lm.convert_spec(xd, "f32", n, k), (xa.ptr, xf, n, k, xs, kp), stream)
+            if xd == "f32" and k == kp and xs % 4 == 0 and xa.ptr % 16 == 0:
+                xf, xstride = xa.ptr, xs  # already what the float mat-vec reads: rows of kp floats, 16-byte loads
+            else:
+                xf, xstride = _scratch_buffer(dev, stream, "xf32", n * kp * 4), kp
+                dev.launch(lm.convert_spec(xd, "f32", n, k), (xa.ptr, xf, n, k, xs, kp), stream)
             for c0 in range(0, n, lm.MAX_NCOLS):
                 nc = min(lm.MAX_NCOLS, n - c0)
                 dev.launch(lm.matvec_spec(w.qtype, nc, m, arch),
-                           (st.ptr, xf + c0 * kp * 4, 0, out.ptr + c0 * m * 4, m, k, st.row_stride, kp, m), stream)
+                           (st.ptr, xf + c0 * xstride * 4, 0, out.ptr + c0 * m * 4, m, k, st.row_stride, xstride,
+                            m), stream)
         return out
 
     # GEMM: A = the weights as 16-bit (or float32) rows, B = the activations converted to the same type

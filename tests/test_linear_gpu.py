@@ -121,6 +121,30 @@ def test_linear_batches_and_strides(dev):
     ref.check_quantized_path(run(dev, x16, qd), q, x16.astype(np.float32))
 
 
+@pytest.mark.parametrize("qtype", ["F16", "BF16", "F32"])
+def test_linear_float_weights_read_x_in_place(dev, qtype):
+    """Float weights with float32 x whose rows are already what the float mat-vec reads (k a multiple of 512,
+    16-byte aligned rows) skip the conversion kernel: contiguous x, a row view of stride 1028 (in place, its
+    padding never read), and layouts that must be converted (stride 1030: rows not 16-byte aligned; a view that
+    starts one float in: the base not aligned)."""
+    from pyquant.device.memory import DeviceArray
+
+    k, m = 1024, 77
+    q = weights(qtype, m, k, 3)
+    qd = q.to(dev)
+    for n in (1, 3, 8):
+        x = activations(n, k, n + 40)
+        ref.check_quantized_path(run(dev, x, qd, "mmv"), q, x)
+        for stride, start in ((1028, 0), (1030, 0), (1028, 1)):
+            buf = np.full(start + n * stride, np.nan, np.float32)  # NaN wherever a read past the rows would land
+            for i in range(n):
+                buf[start + i * stride: start + i * stride + k] = x[i]
+            xd = dev.from_host(buf)
+            view = DeviceArray(xd.ptr + 4 * start, (n, k), "float32", strides=(4 * stride, 4), device=dev, owner=xd)
+            out = pyquant.linear(view, qd, path="mmv")
+            ref.check_quantized_path(out.cpu(), q, x)
+
+
 # ---------------------------------------------------------------------------------------------- GEMM
 
 
