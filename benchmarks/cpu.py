@@ -140,19 +140,19 @@ def bench_matrix(label: str, x: np.ndarray, types, repeats: int, all_threads: in
         lay = layout(t)
         if x.shape[1] % lay.block_size:
             continue
-        weighted = cpu.kernels(t).imatrix == cpu.WEIGHTED
+        k = cpu.kernels(t)
+        weighted = k.imatrix == cpu.WEIGHTED
         w = (np.abs(x).mean(axis=0) ** 2 + 1e-6).astype(np.float32)
         q = pyquant.quantize(x[:2], t)  # compile outside the timing
         if weighted:
             pyquant.quantize(x[:2], t, imatrix=w)
         pyquant.dequantize(q.data, t)
         ref_bytes = oracle.quantize(x, t)
-        k = cpu.kernels(t)
-        qo, qo2 = np.ones_like(ref_bytes), np.ones_like(ref_bytes)
-        fo, fo2 = np.ones_like(x), np.ones_like(x)
-        bad = np.zeros(x.shape[0], np.uint8)
         # each op: (name, ours(threads), ggml(threads)); numba's thread count is set by the caller
         if prealloc:
+            qo, qo2 = np.ones_like(ref_bytes), np.ones_like(ref_bytes)
+            fo, fo2 = np.ones_like(x), np.ones_like(x)
+            bad = np.zeros(x.shape[0], np.uint8)
             ops = [("quantize", lambda th: k.quantize(x, qo, bad),
                     lambda th: ggml_parallel(lambda a, o: oracle.quantize(a, t, out=o), x, th, qo2))]
             if weighted:

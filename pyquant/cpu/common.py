@@ -156,6 +156,12 @@ def get_f32(data, pos):
 
 
 @njit(**JIT, inline="always")
+def nonfinite(v):
+    """NaN or Inf (a float32): the exponent bits all ones; :func:`row_bad` is the same test over a row."""
+    return (f32_bits(v) & np.uint32(0x7F800000)) == np.uint32(0x7F800000)
+
+
+@njit(**JIT, inline="always")
 def row_bad(x, r, bad):
     """True (and ``bad[r] = 1``) when row ``r`` of ``x`` holds a NaN or Inf; else ``bad[r] = 0``.
 
