@@ -42,6 +42,7 @@ GGML_ANCHOR = {
     "Q4_1": (13.18, 32.63, 353.7), "Q5_0": (19.04, 39.05, 361.1), "Q5_1": (20.34, 38.19, 386.9),
     "Q8_0": (27.63, 46.06, 333.7), "Q2_K": (16.97, 59.29, 541.2), "Q3_K": (29.14, 65.73, 436.5),
     "Q4_K": (18.01, 69.65, 357.0), "Q5_K": (20.48, 71.64, 377.3), "Q6_K": (30.05, 62.73, 429.1),
+    "MXFP4": (20.45, 40.51, 330.1), "IQ4_NL": (16.89, 35.72, 324.6), "IQ4_XS": (15.33, 35.72, 297.2),
 }
 
 
@@ -64,6 +65,8 @@ def random_weights(qtype, m: int, k: int, rng: np.random.Generator) -> np.ndarra
         elif f.ctype == "float":
             v = rng.uniform(2.0**-10, 2.0**-4, size=(m, nb, f.count)).astype(np.float32)
             data[:, :, f.offset:f.offset + f.nbytes] = v.view(np.uint8).reshape(m, nb, -1)
+        elif lay.name == "MXFP4" and f.name == "e":  # E8M0 scale: 2^-10 .. 2^-4 as well
+            data[:, :, f.offset] = rng.integers(117, 124, size=(m, nb), dtype=np.uint8)
     return data.reshape(m, nb * lay.type_size)
 
 
@@ -303,9 +306,9 @@ def run_variants(dev, timer, directory, rng):
     vdir = Path(directory)
     cfgs = json.loads((vdir / "variants.json").read_text())
     results = []
-    cases = [("Q4_0", 4096, 14336), ("Q8_0", 4096, 14336), ("Q4_K", 4096, 14336), ("Q6_K", 4096, 14336),
-             ("Q3_K", 4096, 14336), ("Q5_K", 4096, 14336), ("Q4_K", 28672, 8192), ("Q6_K", 28672, 8192),
-             ("Q4_0", 28672, 8192)]
+    types = os.environ.get("VARIANT_TYPES", "Q4_0,Q4_1,Q5_0,Q5_1,Q8_0,Q5_K,IQ4_NL,MXFP4").split(",")
+    cases = [(t, 4096, 14336) for t in types] + [(t, 28672, 8192) for t in ("Q4_1", "Q8_0")]
+    ns = tuple(int(v) for v in os.environ.get("VARIANT_NS", "1").split(","))
     weights = {}
     for name, cfg in cfgs.items():
         module = dev.backend.load_module((vdir / cfg["file"]).read_bytes(), "cubin")
@@ -316,7 +319,7 @@ def run_variants(dev, timer, directory, rng):
             q = weights[(tname, m, k)]
             st = q._device
             kp = lm.padded_act(k) if layout(t).is_quantized else lm.padded(k)
-            for n in (1, 2, 4, 8):
+            for n in ns:
                 x = dev.from_host(rng.standard_normal((n, k), dtype=np.float32))
                 out = dev.empty((n, m), "float32")
                 quantized = layout(t).is_quantized

@@ -6,7 +6,8 @@
 # Carried: .whl (gguf; the image has no gguf), .device/kernels (code objects built here: python hsaco/build.py
 # --arch sm_90 --out .device/kernels; else pyquant/kernels, else built there), .device/variants (optional:
 # python benchmarks/matmul_variants.py .device/variants, the tuning experiment). Results go to $OUT: tests.log, bench.log, matmul.json, matmul.md.
-# MATMUL_TESTS=0 skips the tests, MATMUL_BENCH_ARGS passes options to benchmarks/matmul.py.
+# MATMUL_TESTS=0 skips the tests (MATMUL_TEST_FILES: which GPU test files), MATMUL_BENCH_ARGS passes options to
+# benchmarks/matmul.py.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
@@ -21,10 +22,6 @@ if [ -f .device/kernels/manifest.json ]; then
   export PYQUANT_KERNELS_DIR=$PWD/.device/kernels  # built here: python hsaco/build.py --arch sm_90 --out .device/kernels
 elif [ ! -f pyquant/kernels/manifest.json ]; then
   python3 hsaco/build.py --arch sm_90 2>&1 | tail -5
-fi
-if [ "${MATMUL_TESTS:-1}" != 0 ]; then
-  timeout "${MATMUL_TEST_TIMEOUT:-200}" python3 -m pytest -q -m gpu tests/test_linear_gpu.py -p no:cacheprovider \
-    2>&1 | tee "$OUT/tests.log" | tail -25
 fi
 # ggml's own kernels side by side (ORACLE.md): GGML=1 builds test-backend-ops from the carried source
 # (.device/ggml: the ggml-python 0.0.45 sdist's vendor/ggml, CPU and CUDA back ends only) in the background
@@ -42,7 +39,7 @@ if [ "${GGML_BUILD_ONLY:-0}" = 1 ]; then
 fi
 if [ "${GGML:-0}" = 1 ] && [ -n "$TBO" ]; then
   timeout "${GGML_PERF_TIMEOUT:-150}" "$TBO" perf -o MUL_MAT -b CUDA0 \
-    -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
+    -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K|iq4_nl|iq4_xs|mxfp4),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
     2>&1 | tee "$OUT/ggml-perf.log" | grep -E "MUL_MAT|Backend" | tail -40
 elif [ "${GGML:-0}" = 1 ] && [ -d .device/ggml ]; then
   ( cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
@@ -51,6 +48,10 @@ elif [ "${GGML:-0}" = 1 ] && [ -d .device/ggml ]; then
     && nice cmake --build /tmp/ggml-build --target test-backend-ops -j 14 >> "$OUT/ggml-build.log" 2>&1; \
     echo "ggml build rc=$?" >> "$OUT/ggml-build.log" ) &
   GGML_PID=$!
+fi
+if [ "${MATMUL_TESTS:-1}" != 0 ]; then
+  timeout "${MATMUL_TEST_TIMEOUT:-200}" python3 -m pytest -q -m gpu ${MATMUL_TEST_FILES:-tests/test_linear_gpu.py} -p no:cacheprovider \
+    2>&1 | tee "$OUT/tests.log" | tail -25
 fi
 VARIANTS=()
 [ -f .device/variants/variants.json ] && VARIANTS=(--variants .device/variants)
@@ -67,7 +68,7 @@ if [ -n "${GGML_PID:-}" ]; then
   TBO=$(find /tmp/ggml-build -name test-backend-ops -type f -perm -u+x | head -1)
   if [ -n "$TBO" ]; then
     timeout "${GGML_PERF_TIMEOUT:-150}" "$TBO" perf -o MUL_MAT -b CUDA0 \
-      -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
+      -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K|iq4_nl|iq4_xs|mxfp4),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
       2>&1 | tee "$OUT/ggml-perf.log" | grep -E "MUL_MAT|Backend" | tail -40
   fi
 fi

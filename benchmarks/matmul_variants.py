@@ -19,15 +19,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # rpw / frpw: rows per block (every warp of the block holds them; the nwarps warps split the row length)
+_REST = dict(nwarps=[1] * 7, rpw=[2] * 7, upl=[2, 1, 1, 1, 1, 1, 1])  # the adopted NVIDIA table from 2 columns on
+
+
+def _n1(nwarps: int, rpw: int, upl: int) -> dict:
+    """The adopted table with another geometry at n = 1."""
+    return dict(nwarps=[nwarps] + _REST["nwarps"], rpw=[rpw] + _REST["rpw"], upl=[upl] + _REST["upl"],
+                frpw=[2, 2, 2, 4, 2, 2, 2, 2])
+
+
 VARIANTS = {
-    # session 3: the adopted NVIDIA table (1 warp, 2 rows, units per lane 4, 2, 1...) against more warps or more
-    # units per lane from 3 columns on, for Q6_K at n = 8 (1.85x ggml; the issue asks 2x)
-    "w1": dict(nwarps=[1] * 8, rpw=[2] * 8, upl=[4, 2, 1, 1, 1, 1, 1, 1], frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
-    "w2hi": dict(nwarps=[1, 1, 2, 2, 2, 2, 2, 2], rpw=[2] * 8, upl=[4, 2, 1, 1, 1, 1, 1, 1],
-                 frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
-    "u2hi": dict(nwarps=[1] * 8, rpw=[2] * 8, upl=[4, 2, 2, 2, 2, 2, 2, 2], frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
-    "w2u2hi": dict(nwarps=[1, 1, 2, 2, 2, 2, 2, 2], rpw=[2] * 8, upl=[4, 2, 2, 2, 2, 2, 2, 2],
-                   frpw=[2, 2, 2, 4, 2, 2, 2, 2]),
+    # session 4: n = 1 geometry for the types still under 1.15x ggml there (Q4_1, Q5_1, Q8_0 read 37-62 MB, the
+    # 4-bit ones partly from L2): the adopted 1 warp x 2 rows x 4 units per lane, against one row per block
+    # (twice the blocks), 8 units per lane (twice the bytes in flight per warp), 2 warps splitting the row
+    "w1r2u4": _n1(1, 2, 4),
+    "w1r1u4": _n1(1, 1, 4),
+    "w1r1u8": _n1(1, 1, 8),
+    "w1r2u8": _n1(1, 2, 8),
+    "w2r2u2": _n1(2, 2, 2),
+    "w2r1u4": _n1(2, 1, 4),
 }
 
 SOURCE = """#include "pq_port.h"

@@ -68,7 +68,7 @@ co = _load_codeobjects()
 # ---------------------------------------------------------------------------------------------- generated headers
 
 _CTYPES = {"half": "pq_half", "bf16": "pq_bf16", "float": "float", "uint8_t": "uint8_t", "int8_t": "int8_t",
-           "int16_t": "int16_t"}
+           "int16_t": "int16_t", "uint16_t": "uint16_t"}
 
 
 def blocks_header() -> str:

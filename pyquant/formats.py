@@ -25,7 +25,7 @@ class Field:
     """One member of a block: ``count`` items of C type ``ctype`` at byte ``offset``."""
 
     name: str
-    ctype: str  # "half", "uint8_t", "int8_t", "float", "int16_t"
+    ctype: str  # "half", "bf16", "float", "uint8_t", "int8_t", "int16_t", "uint16_t"
     count: int
     offset: int
 
@@ -34,7 +34,7 @@ class Field:
         return self.count * _CSIZE[self.ctype]
 
 
-_CSIZE = {"half": 2, "bf16": 2, "float": 4, "uint8_t": 1, "int8_t": 1, "int16_t": 2}
+_CSIZE = {"half": 2, "bf16": 2, "float": 4, "uint8_t": 1, "int8_t": 1, "int16_t": 2, "uint16_t": 2}
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,9 @@ LAYOUTS: dict[GGMLQuantizationType, Layout] = {
         ),
         _layout(T.Q6_K, ("ql", "uint8_t", 128), ("qh", "uint8_t", 64), ("scales", "int8_t", 16), ("d", "half", 1)),
         _layout(T.Q8_K, ("d", "float", 1), ("qs", "int8_t", 256), ("bsums", "int16_t", 16)),
+        _layout(T.IQ4_NL, ("d", "half", 1), ("qs", "uint8_t", 16)),
+        _layout(T.IQ4_XS, ("d", "half", 1), ("scales_h", "uint16_t", 1), ("scales_l", "uint8_t", 4), ("qs", "uint8_t", 128)),
+        _layout(T.MXFP4, ("e", "uint8_t", 1), ("qs", "uint8_t", 16)),
     )
 }
 del T

@@ -186,3 +186,37 @@ static_assert(sizeof(block_q8_K) == 292, "block_q8_K: size");
 static_assert(offsetof(block_q8_K, d) == 0, "block_q8_K.d: offset");
 static_assert(offsetof(block_q8_K, qs) == 4, "block_q8_K.qs: offset");
 static_assert(offsetof(block_q8_K, bsums) == 260, "block_q8_K.bsums: offset");
+
+// IQ4_NL: 32 elements in 18 bytes
+#define PQ_QK_iq4_nl 32
+typedef struct {
+    pq_half d;
+    uint8_t qs[16];
+} block_iq4_nl;
+static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl: size");
+static_assert(offsetof(block_iq4_nl, d) == 0, "block_iq4_nl.d: offset");
+static_assert(offsetof(block_iq4_nl, qs) == 2, "block_iq4_nl.qs: offset");
+
+// IQ4_XS: 256 elements in 136 bytes
+#define PQ_QK_iq4_xs 256
+typedef struct {
+    pq_half d;
+    uint16_t scales_h;
+    uint8_t scales_l[4];
+    uint8_t qs[128];
+} block_iq4_xs;
+static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs: size");
+static_assert(offsetof(block_iq4_xs, d) == 0, "block_iq4_xs.d: offset");
+static_assert(offsetof(block_iq4_xs, scales_h) == 2, "block_iq4_xs.scales_h: offset");
+static_assert(offsetof(block_iq4_xs, scales_l) == 4, "block_iq4_xs.scales_l: offset");
+static_assert(offsetof(block_iq4_xs, qs) == 8, "block_iq4_xs.qs: offset");
+
+// MXFP4: 32 elements in 17 bytes
+#define PQ_QK_mxfp4 32
+typedef struct {
+    uint8_t e;
+    uint8_t qs[16];
+} block_mxfp4;
+static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4: size");
+static_assert(offsetof(block_mxfp4, e) == 0, "block_mxfp4.e: offset");
+static_assert(offsetof(block_mxfp4, qs) == 1, "block_mxfp4.qs: offset");

@@ -317,6 +317,24 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_q8_K
 #define PQ_MMVQ_UPL_MAX_q8_K 8
 #endif
+#ifndef PQ_MMVQ_RPW_MAX_iq4_nl
+#define PQ_MMVQ_RPW_MAX_iq4_nl 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_iq4_nl
+#define PQ_MMVQ_UPL_MAX_iq4_nl 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_iq4_xs
+#define PQ_MMVQ_RPW_MAX_iq4_xs 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_iq4_xs
+#define PQ_MMVQ_UPL_MAX_iq4_xs 8
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_mxfp4
+#define PQ_MMVQ_RPW_MAX_mxfp4 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_mxfp4
+#define PQ_MMVQ_UPL_MAX_mxfp4 8
+#endif
 #define PQ_MMVQ_RPW(TYPE, NC) \
     (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)
 #define PQ_MMVQ_UPL(TYPE, NC) \

@@ -33,6 +33,20 @@ PQ_INLINE void pq_ld_words_a2(const uint8_t* p, uint32_t (&out)[N]) {
     for (int i = 0; i < N; ++i) out[i] = (uint32_t)((((uint64_t)w[i + 1] << 32) | w[i]) >> sh);
 }
 
+// N little-endian words from an address of any alignment (MXFP4's 17-byte blocks): N + 1 aligned loads and a
+// funnel shift.
+template <int N>
+PQ_INLINE void pq_ld_words_a1(const uint8_t* p, uint32_t (&out)[N]) {
+    const uintptr_t a = (uintptr_t)p;
+    const uint8_t* base = p - (a & 3u);
+    const unsigned int sh = (unsigned int)(a & 3u) * 8u;
+    uint32_t w[N + 1];
+#pragma unroll
+    for (int i = 0; i <= N; ++i) w[i] = pq_ld_u32(base + 4 * i);
+#pragma unroll
+    for (int i = 0; i < N; ++i) out[i] = (uint32_t)((((uint64_t)w[i + 1] << 32) | w[i]) >> sh);
+}
+
 // N words from a 4-byte-aligned address.
 template <int N>
 PQ_INLINE void pq_ld_words_a4(const uint8_t* p, uint32_t (&out)[N]) {
@@ -426,6 +440,83 @@ struct vdq_q8_K {
         const uint8_t* b = row + TS * (u >> 3);
         pq_ld_words_a4<8>(b + 4 + 32 * (u & 7), w.q);
         w.d = pq_bits_f32(pq_ld_u32(b));
+    }
+    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
+        return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));
+    }
+};
+
+// ---------------------------------------------------------------------------------------------- table types
+
+// The 32 table values of a Q4_0-style nibble block (4 words: low nibbles are elements 0..15, high 16..31).
+PQ_INLINE void pq_lut16_unit(const uint32_t (&v)[4], uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3,
+                             uint32_t (&q)[8]) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        q[i] = pq_lut16(v[i] & 0x0F0F0F0Fu, t0, t1, t2, t3);
+        q[4 + i] = pq_lut16((v[i] >> 4) & 0x0F0F0F0Fu, t0, t1, t2, t3);
+    }
+}
+
+// IQ4_NL: y = d * kvalues_iq4nl[q]. Unit = block.
+struct vdq_iq4_nl {
+    static constexpr int QK = 32, TS = 18;
+    static constexpr bool HALF_SUMS = false;
+    struct unit {
+        uint32_t q[8];
+        float d;
+    };
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
+        const uint8_t* b = row + TS * u;
+        uint32_t v[4];
+        pq_ld_words_a2<4>(b + 2, v);
+        pq_lut16_unit(v, PQ_KVALUES_IQ4NL, w.q);
+        w.d = pq_fp16_to_fp32(pq_ld_u16(b));
+    }
+    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
+        return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));
+    }
+};
+
+// IQ4_XS: unit s of a super-block is group s, y = d * (ls - 32) * kvalues_iq4nl[q] with the 6-bit ls of
+// dequantize_row_iq4_xs. |dot| <= 32 * 127 * 127, exact.
+struct vdq_iq4_xs {
+    static constexpr int QK = 256, TS = 136;
+    static constexpr bool HALF_SUMS = false;
+    struct unit {
+        uint32_t q[8];
+        float d;
+    };
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
+        const uint8_t* b = row + TS * (u >> 3);
+        const int s = u & 7;
+        uint32_t v[4];
+        pq_ld_words_a4<4>(b + 8 + 16 * s, v);
+        pq_lut16_unit(v, PQ_KVALUES_IQ4NL, w.q);
+        const uint32_t dh = pq_ld_u32(b);  // d, scales_h
+        const uint32_t sl = pq_ld_u8(b + 4 + (s >> 1));
+        const int ls = (int)(((sl >> (4 * (s & 1))) & 0xFu) | (((dh >> (16 + 2 * s)) & 3u) << 4));
+        w.d = pq_fp16_to_fp32(dh & 0xFFFFu) * (float)(ls - 32);
+    }
+    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
+        return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));
+    }
+};
+
+// MXFP4: y = kvalues_mxfp4[q] * 2^(e - 128) (doubled e2m1 values, halved E8M0 scale). Unit = block of 17 bytes.
+struct vdq_mxfp4 {
+    static constexpr int QK = 32, TS = 17;
+    static constexpr bool HALF_SUMS = false;
+    struct unit {
+        uint32_t q[8];
+        float d;
+    };
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
+        const uint8_t* b = row + TS * u;
+        uint32_t v[4];
+        pq_ld_words_a1<4>(b + 1, v);
+        pq_lut16_unit(v, PQ_KVALUES_MXFP4, w.q);
+        w.d = pq_e8m0_half_f32(pq_ld_u8(b));
     }
     static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
         return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));

@@ -421,6 +421,77 @@ struct dq_q8_K {
     }
 };
 
+// ---------------------------------------------------------------------------------------------- table types
+// IQ4_NL, IQ4_XS and MXFP4 store 4-bit indices into a 16-entry table of small integers (nibbles laid out as in
+// Q4_0: low nibbles are elements 0..15 of a 32-element group, high nibbles 16..31). A word of four indices
+// becomes the four table bytes with one pq_lut16, then float32 exactly as for Q8_0.
+
+// ggml's dequantize_row_iq4_nl: y = d * kvalues_iq4nl[q]
+struct dq_iq4_nl {
+    static constexpr int QK = PQ_QK_iq4_nl;
+    template <int N>
+    static PQ_INLINE void dq(const uint8_t* xr, int e, float* v) {
+        const uint8_t* b = PQ_BLOCK_OF(iq4_nl, xr, e);
+        const int j = e & (QK - 1);
+        const float d = pq_fp16_to_fp32(pq_ld_u16(PQ_FIELD(iq4_nl, b, d)));
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            const uint32_t q = pq_ld_u32_a2(PQ_FIELD(iq4_nl, b, qs) + (j & 15) + 4 * w);
+            const uint32_t t = pq_lut16((q >> (j < 16 ? 0 : 4)) & 0x0f0f0f0fu, PQ_KVALUES_IQ4NL);
+            float x[4];
+            pq_bytes_f32<128>(t ^ 0x80808080u, x);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v[4 * w + i] = d * x[i];
+        }
+    }
+};
+
+// ggml's dequantize_row_iq4_xs: 8 groups of 32 a super-block, group ib scaled by dl = d * (ls - 32) with the
+// 6-bit ls = low nibble (scales_l[ib / 2] >> 4 * (ib % 2)) | two bits (scales_h >> 2 * ib) << 4;
+// y = dl * kvalues_iq4nl[q]
+struct dq_iq4_xs {
+    static constexpr int QK = PQ_QK_iq4_xs;
+    template <int N>
+    static PQ_INLINE void dq(const uint8_t* xr, int e, float* v) {
+        const uint8_t* b = PQ_BLOCK_OF(iq4_xs, xr, e);
+        const int j = e & (QK - 1), ib = j >> 5, jj = j & 31;
+        const uint32_t dh = pq_ld_u32(PQ_FIELD(iq4_xs, b, d));  // d and scales_h, adjacent halves
+        const uint32_t sl = pq_ld_u8(PQ_FIELD(iq4_xs, b, scales_l) + (ib >> 1));
+        const int ls = (int)(((sl >> (4 * (ib & 1))) & 0xfu) | (((dh >> (16 + 2 * ib)) & 3u) << 4));
+        const float dl = pq_fp16_to_fp32(dh & 0xffffu) * (float)(ls - 32);
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            const uint32_t q = pq_ld_u32(PQ_FIELD(iq4_xs, b, qs) + 16 * ib + (jj & 15) + 4 * w);
+            const uint32_t t = pq_lut16((q >> (jj < 16 ? 0 : 4)) & 0x0f0f0f0fu, PQ_KVALUES_IQ4NL);
+            float x[4];
+            pq_bytes_f32<128>(t ^ 0x80808080u, x);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v[4 * w + i] = dl * x[i];
+        }
+    }
+};
+
+// ggml's dequantize_row_mxfp4: y = kvalues_mxfp4[q] * d, d = GGML_E8M0_TO_FP32_HALF(e). 17-byte blocks: the
+// quants are read a byte at a time.
+struct dq_mxfp4 {
+    static constexpr int QK = PQ_QK_mxfp4;
+    template <int N>
+    static PQ_INLINE void dq(const uint8_t* xr, int e, float* v) {
+        const uint8_t* b = PQ_BLOCK_OF(mxfp4, xr, e);
+        const int j = e & (QK - 1);
+        const float d = pq_e8m0_half_f32(pq_ld_u8(PQ_FIELD(mxfp4, b, e)));
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            const uint32_t q = pq_ld_u32_a1(PQ_FIELD(mxfp4, b, qs) + (j & 15) + 4 * w);
+            const uint32_t t = pq_lut16((q >> (j < 16 ? 0 : 4)) & 0x0f0f0f0fu, PQ_KVALUES_MXFP4);
+            float x[4];
+            pq_bytes_f32<128>(t ^ 0x80808080u, x);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v[4 * w + i] = x[i] * d;
+        }
+    }
+};
+
 // ---------------------------------------------------------------------------------------------- outputs
 // pack(v): one chunk (CH float32 values) as the 16 bytes that are stored; store1: one element (unaligned rows).
 
@@ -577,3 +648,6 @@ PQ_DEQUANTIZE_KERNELS(q4_K)
 PQ_DEQUANTIZE_KERNELS(q5_K)
 PQ_DEQUANTIZE_KERNELS(q6_K)
 PQ_DEQUANTIZE_KERNELS(q8_K)
+PQ_DEQUANTIZE_KERNELS(iq4_nl)
+PQ_DEQUANTIZE_KERNELS(iq4_xs)
+PQ_DEQUANTIZE_KERNELS(mxfp4)

@@ -261,6 +261,9 @@ PQ_MMVQ_KERNELS(q4_K)
 PQ_MMVQ_KERNELS(q5_K)
 PQ_MMVQ_KERNELS(q6_K)
 PQ_MMVQ_KERNELS(q8_K)
+PQ_MMVQ_KERNELS(iq4_nl)
+PQ_MMVQ_KERNELS(iq4_xs)
+PQ_MMVQ_KERNELS(mxfp4)
 
 // ---------------------------------------------------------------------------------------------- float weights
 

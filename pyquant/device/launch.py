@@ -82,12 +82,12 @@ def row_alignment(qtype: QTypeLike) -> int:
 
     The kernels read F32, F16 and BF16 rows in 16-byte vectors and block fields in 4-byte words where the block
     size allows (2-byte halves where it does not: an 18-byte Q4_0 block leaves every other
-    block 2-byte aligned). Rows padded to 512 elements always satisfy it.
+    block 2-byte aligned; bytes for MXFP4's 17-byte blocks). Rows padded to 512 elements always satisfy it.
     """
     lay = layout(qtype)
     if not lay.is_quantized:
         return 16
-    return 4 if lay.type_size % 4 == 0 else 2
+    return 4 if lay.type_size % 4 == 0 else 2 if lay.type_size % 2 == 0 else 1
 
 
 #: Device row strides are multiples of this many bytes: every row starts 16-byte aligned, so the mat-vec kernels
