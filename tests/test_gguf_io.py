@@ -188,7 +188,7 @@ def _tensors(rng) -> dict:
         shape = [(3, 256), (2, 2, 512), (256,), (2, 1, 2, 256)][i % 4] if bs == 256 else [(5, 64), (96,), (2, 3, 32)][i % 3]
         out[f"w.{t.name}"] = pyquant.quantize(rng.standard_normal(shape).astype(np.float32), t)
     out["ids.i32"] = RawTensor(np.arange(6, dtype=np.int32).view(np.uint8), T.I32, (2, 3))
-    out["raw.iq4_nl"] = RawTensor(rng.integers(0, 256, 2 * 18, dtype=np.uint8), T.IQ4_NL, (2, 32))
+    out["raw.iq2_xxs"] = RawTensor(rng.integers(0, 256, 2 * 66, dtype=np.uint8), T.IQ2_XXS, (2, 256))
     out["np.f16"] = rng.standard_normal((4, 8)).astype(np.float16)
     return out
 

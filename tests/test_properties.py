@@ -24,6 +24,34 @@ B. Scale choice (per group, reference path): the stored scale is what the format
      ``weighted_rms(x - y) <= grid_bound + nmax * ds + dm`` (Q2_K's search minimizes the weighted mean absolute
      error instead, so there the weighted mean of ``|x - y|`` obeys the same bound). The weights are the ones
      ggml's reference path uses (Q4_K/Q5_K: ``rms(x_group) + |x|``; Q2_K: ``|x|``; Q3_K/Q6_K: ``x^2``).
+
+The non-linear types put each group on ``y = s * v[l]`` with a fixed table ``v`` (``decode_nonlinear``):
+IQ4_NL / IQ4_XS use kvalues_iq4nl ``{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}``
+(largest gap 24, between 89 and 113; asymmetric: the ends are -127 and +113), MXFP4 the doubled e2m1 values
+``{0, 1, 2, 3, 4, 6, 8, 12}`` and their negatives (gaps 1, 1, 1, 1, 2, 2, 4) times ``s = 2^(e - 128)``.
+
+A'. Rounding: each level is the nearest table value to ``x/s`` (best_index_int8 / best_index_mxfp4, both over
+   the whole table, so the ends clip to the nearest end: that is still the nearest grid point). IQ4 picks it for
+   the float32 scale before fp16 rounding, so as for the legacy types the slack adds ``2 * 127 * |s - s16|``
+   (IQ4_XS: ``s = d * (ls - 32)``, ``|s - s16| <= 32 * halfulp16(d)``); MXFP4's scale is a power of two, stored
+   exactly: float32 rounding only.
+
+B'. Scale choice:
+   - MXFP4: ``s = 2^(floor(log2f(amax)) - 3)`` exactly: ``2^(E-3)`` with ``E`` amax's binary exponent, or ``2^(E-2)``
+     when log2f rounds amax (within 2^-18 of ``2^(E+1)``) up. So ``amax/s`` is in [8, 16) (or ~8): elements up
+     to ``12 s`` are within half a gap (``<= 2 s <= amax/4``), the ones past it clip to ``12 s`` with error
+     ``amax - 12 s < amax/4``: ``|x - y| <= amax/4`` for every element. Below 2^-125 the exponent byte wraps
+     (see pyquant.cpu.iquants) and the block decodes to zeros.
+   - IQ4 (quantize_row_iq4_nl_impl): the first candidate is the grid of ``d0 = max/127`` (max the signed element
+     of largest magnitude). On it every element is within half a gap (<= 12 |d0|), except the ones that
+     ``127/max`` sends past +113, clipped with error <= 14 |d0| (the +127 end maps to 113): weighted RMS error
+     <= 14 |d0| = 14 amax/127. Every later candidate replaces it only with a larger ``sumqx^2/sumq2``, i.e. a
+     smaller weighted error at its least-squares scale (which the block stores), and the final pass re-picks
+     each level nearest for that scale. So per 32-element group ``wrms(x - y) <= 14 amax/127 + 127 |d - d16|``,
+     with ggml's weights (``x^2``; with an imatrix ``qw * sqrt(sigma2 + x^2)``: the argument holds for any
+     weights). IQ4_XS then rounds the sub-block scale to ``d * l`` with ``l = nearest_int(scale / d)`` in
+     [-32, 31], ``d = -max_scale/32``: it moves by at most ``|d|/2`` (``|d|`` when clamped to 31, ls = 63), adding
+     ``127 * (|d|/2 + 32 * halfulp16(d))``. Blocks below GROUP_MAX_EPS = 1e-15 get scale 0 (y = 0).
 """
 
 from __future__ import annotations
@@ -227,6 +255,139 @@ def test_nearest_level_with_imatrix(name, data, wkind):
     _check_a(qtype, x, pyquant.quantize(x, qtype, imatrix=make_imatrix(wkind, x.shape[1], seed)))
 
 
+# ----------------------------------------------------------------------------------------------- non-linear grids
+
+KV_IQ4NL = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], np.float64)
+KV_MXFP4 = np.array([0, 1, 2, 3, 4, 6, 8, 12, -1, -2, -3, -4, -6, -8, -12], np.float64)  # the distinct values
+NONLINEAR_TYPES = ["IQ4_NL", "IQ4_XS", "MXFP4"]
+
+
+def _xs_ls(blocks):
+    """IQ4_XS's 6-bit sub-block scales (rows, nb, 8) from scales_l (low nibbles) and scales_h (2-bit pairs)."""
+    sh = blocks[..., 2].astype(np.int64) | (blocks[..., 3].astype(np.int64) << 8)
+    sl = blocks[..., 4:8].astype(np.int64)
+    ib = np.arange(8)
+    return ((sl[..., ib // 2] >> (4 * (ib % 2))) & 0xF) | (((sh[..., None] >> (2 * ib)) & 3) << 4)
+
+
+def decode_nonlinear(qtype, data: np.ndarray):
+    """(s, d, values, group): y = s * values[l] per group of ``group`` elements; ``d`` the stored fp16 super-scale
+    (IQ4_NL: d = s; IQ4_XS: s = d * (ls - 32) in float32 as ggml computes it; MXFP4: s = 2^(e-128), no d)."""
+    name = qtype.name
+    lay = layout(qtype)
+    blocks = data.reshape(data.shape[0], -1, lay.type_size)
+    if name == "IQ4_NL":
+        d = _f16(blocks[..., :2])
+        return d, d, KV_IQ4NL, 32
+    if name == "IQ4_XS":
+        d = _f16(blocks[..., :2])
+        s = (d.astype(np.float32)[..., None] * (_xs_ls(blocks) - 32).astype(np.float32)).astype(np.float64)
+        return s.reshape(s.shape[0], -1), np.repeat(d, 8, axis=1), KV_IQ4NL, 32
+    if name == "MXFP4":
+        s = np.ldexp(1.0, blocks[..., 0].astype(np.int64) - 128)
+        return s, 0 * s, KV_MXFP4, 32
+    raise ValueError(name)
+
+
+def nonlinear_nearest_bound(qtype, x, data):
+    """Bound A' (module docstring): distance from x to its group's grid plus the type's slack."""
+    s, d, vals, g = decode_nonlinear(qtype, data)
+    rows, n = x.shape
+    xs = x.astype(np.float64).reshape(rows, -1, g)
+    S = s[..., None]
+    dist = np.abs(xs[..., None] - S[..., None] * vals).min(-1)
+    vmax = np.abs(vals).max()
+    slack = 8 * E32 * (np.abs(xs) + np.abs(S) * vmax)
+    if qtype.name == "IQ4_NL":
+        slack = slack + 2 * vmax * halfulp16(d)[..., None]
+    elif qtype.name == "IQ4_XS":
+        slack = slack + 2 * vmax * (32 * halfulp16(d) + 2 * E32 * np.abs(s))[..., None]
+    return (dist + slack).reshape(rows, n)
+
+
+def nonlinear_scale_check(qtype, x, data, y, w=None):
+    """Bound B' (module docstring), for ggml's weights (``x^2``, or the imatrix's ``qw * sqrt(sigma2 + x^2)``)."""
+    name = qtype.name
+    s, d, vals, g = decode_nonlinear(qtype, data)
+    rows, n = x.shape
+    x64 = x.astype(np.float64)
+    xs = x64.reshape(rows, -1, g)
+    err = (x64 - y.astype(np.float64)).reshape(rows, -1, g)
+    amax = np.abs(xs).max(-1)
+    if name == "MXFP4":
+        x32 = x.astype(np.float32).reshape(rows, -1, g)
+        E = np.floor(np.log2(np.where(amax > 0, amax, 1.0)))
+        up = amax >= 2.0 ** (E + 1) * (1 - 2.0**-18)  # log2f may round these up to E + 1
+        normal = (E >= -125 - up) & (amax > 0)
+        assert np.all(s[amax == 0] == 2.0**-128), f"{name}: an all-zero block stores e != 0"
+        ok_s = (s == 2.0 ** (E - 3)) | (up & (s == 2.0 ** (E - 2)))
+        assert np.all(ok_s | ~normal), f"{name}: e is not floor(log2(amax)) - 2 + 127"
+        within = np.abs(err) <= (amax / 4 * (1 + 4 * E32))[..., None]
+        assert np.all(within[normal]), f"{name}: |x - y| > amax/4"
+        assert np.all(y.reshape(rows, -1, g)[~normal] == 0) and np.all(np.abs(x32).max(-1)[~normal] < 2.0**-125), \
+            f"{name}: a block below 2^-125 does not decode to zeros"
+        return
+    tiny = amax < np.float32(1e-15)
+    assert np.all(y.reshape(rows, -1, g)[tiny] == 0), f"{name}: a block below GROUP_MAX_EPS is not zero"
+    bound = 14 * amax / 127 + 127 * halfulp16(d)
+    if name == "IQ4_XS":
+        blocks = data.reshape(rows, -1, layout(qtype).type_size)
+        ls = _xs_ls(blocks).reshape(rows, -1)
+        dd = np.abs(d) + halfulp16(d)  # |d| before fp16 rounding, at most
+        bound = bound + 127 * (np.where(ls == 63, 1.0, 0.5) * dd + 32 * halfulp16(d))
+    if w is None:
+        wt = xs * xs
+    else:
+        sb = 32 if name == "IQ4_NL" else 256
+        xsb = x64.reshape(rows, -1, sb)
+        sigma2 = (xsb * xsb).sum(-1, keepdims=True) * 2 / sb
+        wt = (w.astype(np.float64).reshape(1, -1, sb) * np.sqrt(sigma2 + xsb * xsb)).reshape(rows, -1, g)
+    sw = wt.sum(-1)
+    ok = sw > 0
+    stat = np.where(ok, np.sqrt((wt * err * err).sum(-1) / np.where(ok, sw, 1)), 0)
+    bound = (bound * (1 + 1e-5)) * (1 + 1e-6) + 16 * E32 * amax
+    bad = np.argwhere((stat > bound) & ~tiny)
+    if bad.size:
+        r, j = bad[0]
+        raise AssertionError(f"{name}: group {j} of row {r}: weighted error {stat[r, j]:.6g} > bound {bound[r, j]:.6g}")
+
+
+def _check_nonlinear_a(qtype, x, q):
+    y = q.dequantize()
+    bound = nonlinear_nearest_bound(qtype, x, q.data)
+    err = np.abs(x.astype(np.float64) - y.astype(np.float64))
+    bad = np.argwhere(err > bound)
+    if bad.size:
+        r, c = bad[0]
+        raise AssertionError(f"{qtype.name}: |x-y| = {err[r, c]:.6g} > nearest-level bound {bound[r, c]:.6g} at ({r}, {c}), x={x[r, c]!r}")
+    return y
+
+
+@pytest.mark.parametrize("name", NONLINEAR_TYPES)
+@given(data=st.data())
+def test_error_bounds_nonlinear_reference_path(name, data):
+    qtype = pyquant.qtype_of(name)
+    kind, x, seed = data.draw(rows_case(layout(qtype).block_size))
+    note(f"kind={kind} seed={seed}")
+    q = pyquant.quantize(x, qtype)
+    y = _check_nonlinear_a(qtype, x, q)
+    nonlinear_scale_check(qtype, x, q.data, y)
+
+
+# IQ4's weighted path is the same search with other weights, and still ends with the nearest-level pass: A' and B'
+# both hold (B' with the imatrix weights). MXFP4 ignores the imatrix (the API test checks the bytes are the same).
+@pytest.mark.parametrize("name", ["IQ4_NL", "IQ4_XS"])
+@given(data=st.data(), wkind=st.sampled_from(IMATRIX_KINDS))
+def test_error_bounds_nonlinear_with_imatrix(name, data, wkind):
+    qtype = pyquant.qtype_of(name)
+    kind, x, seed = data.draw(rows_case(layout(qtype).block_size))
+    w = make_imatrix(wkind, x.shape[1], seed)
+    note(f"kind={kind} imatrix={wkind} seed={seed}")
+    q = pyquant.quantize(x, qtype, imatrix=w)
+    y = _check_nonlinear_a(qtype, x, q)
+    nonlinear_scale_check(qtype, x, q.data, y, w)
+
+
 @pytest.mark.parametrize("name,rel,absolute", [("F16", 2.0**-11, 2.0**-25), ("BF16", 2.0**-8, 2.0**-134), ("F32", 0.0, 0.0)])
 @given(data=st.data())
 def test_float_types_round_to_nearest(name, rel, absolute, data):
@@ -250,9 +411,17 @@ def test_float_types_round_to_nearest(name, rel, absolute, data):
 #  - Q4_1, Q5_1: max is rebuilt as 15*d16 + m16 in float32, whose rounding can move (max - min)/15 off d16;
 #  - Q8_K: d = 1/iscale is rounded in float32, so amax' = 127*d is not the old amax and iscale' can differ;
 #  - every k-quant: the scale search runs again on new data and may pick another (equally good) scale.
-# Blocks whose scale underflows fp16 (data below ~1e-6 for Q4_0) decode to zeros: not idempotent either,
-# so the property draws magnitudes in a normal range.
-IDEMPOTENT = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q5_0"]
+#  - MXFP4: amax/s is in [8, 16) (or ~8, see B'), so the largest element comes back as 8s or 12s, whose
+#    floor(log2) is the same exponent (8s = 2^E exactly, 12s = 1.5 * 2^E, far from a rounding edge): the same e and
+#    s, and every dequantized value is a grid point (error 0, found exactly; a 0 comes back as +0 and takes
+#    index 0, which the first pass also picks, since index 8's 0 never has a strictly smaller error).
+# Does not hold for IQ4_NL / IQ4_XS: the search tries only scales derived from the new max (max/127 and
+#   (itry - 127)/max), and the grid is asymmetric (-127 .. +113): when the largest element sits at +113 s, no
+#   candidate reproduces s, and another scale with near-equal weighted error wins; IQ4_XS also re-rounds the
+#   sub-block scales to 6 bits relative to a new max_scale.
+# Blocks whose scale underflows fp16 (data below ~1e-6 for Q4_0) decode to zeros: not idempotent either (nor
+# MXFP4 blocks below 2^-125, whose exponent wraps), so the property draws magnitudes in a normal range.
+IDEMPOTENT = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q5_0", "MXFP4"]
 
 
 @pytest.mark.parametrize("name", IDEMPOTENT)
@@ -287,3 +456,17 @@ def test_bounds_are_tight_enough_to_catch_a_wrong_level():
     bad[0, 1] = np.uint8(bad[0, 1] + 8)  # super-block scale d (fp16, high byte) scaled by 2^2
     with pytest.raises(AssertionError):
         scale_choice_check(t, x, bad, pyquant.dequantize(bad, t))
+    for name in NONLINEAR_TYPES:
+        t = pyquant.qtype_of(name)
+        q = pyquant.quantize(x, t)
+        lay = layout(t)
+        bad = q.data.copy()
+        bad[0, lay.field("qs").offset] ^= 0x03  # the first element's level moves by up to 3 table entries
+        y = pyquant.dequantize(bad, t)
+        assert (np.abs(x.astype(np.float64) - y) > nonlinear_nearest_bound(t, x, bad)).any(), name
+        for scale_byte, delta in ((1, 8), (1, -8)) if name != "MXFP4" else ((0, 1), (0, -1)):
+            bad = q.data.copy()
+            bad[0, scale_byte] = np.uint8(int(bad[0, scale_byte]) + delta)  # scale x2^(+-2) (fp16), x2^(+-1) (E8M0)
+            with pytest.raises(AssertionError):
+                y = pyquant.dequantize(bad, t)
+                nonlinear_scale_check(t, x, bad, y)

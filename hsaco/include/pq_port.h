@@ -350,47 +350,6 @@ PQ_INLINE void pq_bytes_f32(uint32_t w, float* f) {
     for (int i = 0; i < 4; ++i) f[i] = pq_byte_f32<OFF>(w, i);
 }
 
-// ---- 16-entry byte tables (IQ4_NL/IQ4_XS's kvalues_iq4nl, MXFP4's e2m1 values)
-
-// The table t (16 bytes as the little-endian words t0..t3) looked up at the four indices held in the bytes of
-// idx (each 0..15): byte i of the result is t[byte i of idx]. A byte permute picks from 8 bytes by a 3-bit
-// index, so the low and the high half of the table are each looked up with bits 0..2, and bit 3 picks between
-// the two results.
-PQ_INLINE uint32_t pq_lut16(uint32_t idx, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3) {
-#if defined(PQ_AMD)
-    // v_perm_b32(s0, s1, sel): selector byte values 0..3 pick bytes of s1, 4..7 bytes of s0
-    const uint32_t lo3 = idx & 0x07070707u;
-    const uint32_t a = __builtin_amdgcn_perm(t1, t0, lo3), b = __builtin_amdgcn_perm(t3, t2, lo3);
-    return __builtin_amdgcn_perm(b, a, 0x03020100u | ((idx & 0x08080808u) >> 1));
-#elif defined(PQ_NVIDIA)
-    // PRMT takes its four selectors as the nibbles of the low half-word (bit 3 of a nibble would ask for sign
-    // replication, so it is masked off): gather the four 4-bit indices there first
-    const uint32_t s = __byte_perm(idx | (idx >> 4), 0u, 0x0020u);
-    const uint32_t lo3 = s & 0x7777u;
-    const uint32_t a = __byte_perm(t0, t1, lo3), b = __byte_perm(t2, t3, lo3);
-    return __byte_perm(a, b, 0x3210u | ((s & 0x8888u) >> 1));
-#else
-    const uint32_t t[4] = {t0, t1, t2, t3};
-    uint32_t r = 0;
-    for (int i = 0; i < 4; ++i) {
-        const uint32_t k = (idx >> (8 * i)) & 15u;
-        r |= ((t[k >> 2] >> (8 * (k & 3))) & 0xFFu) << (8 * i);
-    }
-    return r;
-#endif
-}
-
-// ggml's kvalues_iq4nl {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113} as int8 bytes
-#define PQ_KVALUES_IQ4NL 0xBFAD9881u, 0xF6EADDCFu, 0x26190D01u, 0x71594535u
-// ggml's kvalues_mxfp4 {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}: e2m1 values times 2
-#define PQ_KVALUES_MXFP4 0x03020100u, 0x0C080604u, 0xFDFEFF00u, 0xF4F8FAFCu
-
-// ggml's GGML_E8M0_TO_FP32_HALF: the E8M0 scale 2^(e - 127) halved (MXFP4's table holds doubled values), as
-// float32 bits; e = 0 and 1 give the subnormals 2^-128 and 2^-127.
-PQ_INLINE float pq_e8m0_half_f32(uint32_t e) {
-    return pq_bits_f32(e < 2u ? 0x00200000u << e : (e - 1u) << 23);
-}
-
 // ---- loads of little-endian fields at a known alignment (the caller states it by the function it picks)
 
 #ifndef PQ_LOAD
@@ -436,3 +395,21 @@ PQ_INLINE void pq_st_u32(uint8_t* p, uint32_t v) {  // p 4-byte aligned
 PQ_INLINE void pq_st_u16(uint8_t* p, uint16_t v) {  // p 2-byte aligned
     PQ_STORE(uint16_t, p, v, 2);
 }
+
+// 16-entry byte tables (IQ4_NL, IQ4_XS, MXFP4) on this vendor's byte permute
+#if defined(PQ_AMD)
+#define PQ_LUT_VPERM 1
+PQ_INLINE uint32_t pq_vperm(uint32_t s0, uint32_t s1, uint32_t sel) {
+    return __builtin_amdgcn_perm(s0, s1, sel);
+}
+#elif defined(PQ_NVIDIA)
+#define PQ_LUT_PRMT 1
+PQ_INLINE uint32_t pq_prmt(uint32_t x, uint32_t y, uint32_t s) {
+    return __byte_perm(x, y, s);
+}
+#else
+#define PQ_LUT_EMULATE 1  // the host emulation runs the NVIDIA algorithm (tests/simt runs both)
+#define PQ_LUT_PRMT 1
+#define pq_prmt pq_emulated_prmt
+#endif
+#include "pq_lut.h"

@@ -452,10 +452,7 @@ struct vdq_q8_K {
 PQ_INLINE void pq_lut16_unit(const uint32_t (&v)[4], uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3,
                              uint32_t (&q)[8]) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        q[i] = pq_lut16(v[i] & 0x0F0F0F0Fu, t0, t1, t2, t3);
-        q[4 + i] = pq_lut16((v[i] >> 4) & 0x0F0F0F0Fu, t0, t1, t2, t3);
-    }
+    for (int i = 0; i < 4; ++i) pq_lut16_nibbles(v[i], t0, t1, t2, t3, q[i], q[4 + i]);
 }
 
 // IQ4_NL: y = d * kvalues_iq4nl[q]. Unit = block.

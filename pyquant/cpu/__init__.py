@@ -2,7 +2,8 @@
 
 Every kernel is pure arithmetic over contiguous 2-D arrays and runs rows in parallel (``prange``):
 
-- ``quantize(x: float32[rows, n], out: uint8[rows, row_bytes], bad: uint8[rows])`` — ggml's ``quantize_row_<t>_ref``;
+- ``quantize(x: float32[rows, n], out: uint8[rows, row_bytes], bad: uint8[rows])`` — ggml's ``quantize_row_<t>_ref``
+  (for IQ4_NL and IQ4_XS: ``quantize_<t>`` without weights, the path ``ggml_quantize_chunk`` takes);
 - ``quantize_imatrix(x, w: float32[n], out, bad)`` — ggml's ``quantize_<t>(…, quant_weights)``;
 - ``dequantize(data: uint8[rows, row_bytes], out: float32[rows, n])`` — ggml's ``dequantize_row_<t>``.
 

@@ -22,7 +22,7 @@ from pyquant.device import launch_matmul as lm
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SOURCES = [HERE / "simt.cpp", HERE / "pq_port_simt.h", ROOT / "hsaco/include/pq_blocks.h",
-           ROOT / "hsaco/include/pq_matmul.h", ROOT / "hsaco/include/pq_vecdot.h",
+           ROOT / "hsaco/include/pq_matmul.h", ROOT / "hsaco/include/pq_vecdot.h", ROOT / "hsaco/include/pq_lut.h",
            ROOT / "hsaco/kernels/quantize_q8_1.hip", ROOT / "hsaco/kernels/mmvq.hip"]
 ARCH = {32: "sm_90", 64: "gfx942"}  # whose launch specs (and tuning rows) each width runs
 

@@ -138,6 +138,9 @@ inline uint32_t pq_ld_u16(const uint8_t* p) {
 inline uint32_t pq_ld_u32(const uint8_t* p) {
     return pq_simt_load<uint32_t>(p, 4);
 }
+inline uint32_t pq_ld_u32_a1(const uint8_t* p) {
+    return pq_ld_u8(p) | (pq_ld_u8(p + 1) << 8) | (pq_ld_u8(p + 2) << 16) | (pq_ld_u8(p + 3) << 24);
+}
 inline pq_u32x2 pq_ld_u32x2(const uint8_t* p) {
     return pq_simt_load<pq_u32x2>(p, 8);
 }
@@ -156,3 +159,15 @@ inline void pq_st_u32(uint8_t* p, uint32_t v) {
 inline void pq_st_u16(uint8_t* p, uint16_t v) {
     pq_simt_store(p, v, 2);
 }
+
+// the table lookups of hsaco/include/pq_lut.h on emulated byte permutes: NVIDIA's PRMT with 32-lane warps,
+// AMD's v_perm_b32 with 64-lane waves
+#define PQ_LUT_EMULATE 1
+#if PQ_WARP_SIZE == 32
+#define PQ_LUT_PRMT 1
+#define pq_prmt pq_emulated_prmt
+#else
+#define PQ_LUT_VPERM 1
+#define pq_vperm pq_emulated_vperm
+#endif
+#include "pq_lut.h"

@@ -1,0 +1,81 @@
+// pq_lut.h: 16-entry byte tables (IQ4_NL/IQ4_XS's kvalues_iq4nl, MXFP4's e2m1 values) and MXFP4's E8M0 scale.
+//
+// Included at the end of pq_port.h (and of tests/simt/pq_port_simt.h), which define PQ_INLINE, pq_bits_f32 and
+// one byte permute:
+//   PQ_LUT_PRMT:  pq_prmt(x, y, s), CUDA's __byte_perm: byte n of the result is byte s[4n+2:4n] (3 bits) of the
+//                 eight bytes y:x (x's are 0..3);
+//   PQ_LUT_VPERM: pq_vperm(s0, s1, sel), AMD's v_perm_b32: byte n of the result is byte sel[8n+7:8n] (0..7 here)
+//                 of the eight bytes s0:s1 (s1's are 0..3).
+// PQ_LUT_EMULATE adds host versions of both (pq_emulated_prmt, pq_emulated_vperm) for the tests, which run the
+// NVIDIA algorithm with 32-lane warps and the AMD one with 64-lane waves.
+#pragma once
+
+#if defined(PQ_LUT_EMULATE)
+inline uint32_t pq_emulated_prmt(uint32_t x, uint32_t y, uint32_t s) {
+    const uint64_t b = ((uint64_t)y << 32) | x;
+    uint32_t r = 0;
+    for (int n = 0; n < 4; ++n) r |= (uint32_t)((b >> (8 * ((s >> (4 * n)) & 7u))) & 0xFFu) << (8 * n);
+    return r;
+}
+inline uint32_t pq_emulated_vperm(uint32_t s0, uint32_t s1, uint32_t sel) {
+    const uint64_t b = ((uint64_t)s0 << 32) | s1;
+    uint32_t r = 0;
+    for (int n = 0; n < 4; ++n) {
+        const uint32_t c = (sel >> (8 * n)) & 0xFFu;  // 8..255 select constants on the GPU; never asked for here
+        r |= (c < 8u ? (uint32_t)((b >> (8 * c)) & 0xFFu) : 0xEEu) << (8 * n);
+    }
+    return r;
+}
+#endif
+
+// The table t (16 bytes as the little-endian words t0..t3) at the four indices held in the bytes of idx (each
+// 0..15): byte i of the result is t[byte i of idx]. A permute picks from 8 bytes by a 3-bit index, so the low
+// and the high half of the table are each looked up with bits 0..2, and bit 3 picks between the two results.
+PQ_INLINE uint32_t pq_lut16(uint32_t idx, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3) {
+#if defined(PQ_LUT_VPERM)
+    const uint32_t lo3 = idx & 0x07070707u;
+    const uint32_t a = pq_vperm(t1, t0, lo3), b = pq_vperm(t3, t2, lo3);
+    return pq_vperm(b, a, 0x03020100u | ((idx & 0x08080808u) >> 1));
+#elif defined(PQ_LUT_PRMT)
+    // PRMT takes its four selectors as the nibbles of the low half-word: gather the four indices there first
+    const uint32_t s = pq_prmt(idx | (idx >> 4), 0u, 0x0020u);
+    const uint32_t a = pq_prmt(t0, t1, s), b = pq_prmt(t2, t3, s);
+    return pq_prmt(a, b, 0x3210u | ((s & 0x8888u) >> 1));
+#else
+#error "pq_lut.h: define PQ_LUT_PRMT or PQ_LUT_VPERM"
+#endif
+}
+
+// The table entries of the eight 4-bit indices packed in v (a Q4_0-style word: the low nibbles of its four bytes
+// are elements 0..3 of a 32-element group, the high nibbles elements 16..19): lo gets the low nibbles' entries,
+// hi the high nibbles'. With PRMT the nibbles serve as selectors as they lie, two half-words at a time, and two
+// more PRMTs sort the bytes: 8 permutes for 8 entries (the byte-index form above takes 10).
+PQ_INLINE void pq_lut16_nibbles(uint32_t v, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3, uint32_t& lo,
+                                uint32_t& hi) {
+#if defined(PQ_LUT_PRMT)
+    const uint32_t half = 0x32103210u | ((v & 0x88888888u) >> 1);  // per nibble: its byte, + 4 for the high half
+    uint32_t r[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const uint32_t s = v >> (16 * i);  // nibbles lo(2i), hi(2i), lo(2i+1), hi(2i+1)
+        const uint32_t a = pq_prmt(t0, t1, s), b = pq_prmt(t2, t3, s);
+        r[i] = pq_prmt(a, b, half >> (16 * i));
+    }
+    lo = pq_prmt(r[0], r[1], 0x6420u);
+    hi = pq_prmt(r[0], r[1], 0x7531u);
+#else
+    lo = pq_lut16(v & 0x0F0F0F0Fu, t0, t1, t2, t3);
+    hi = pq_lut16((v >> 4) & 0x0F0F0F0Fu, t0, t1, t2, t3);
+#endif
+}
+
+// ggml's kvalues_iq4nl {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113} as int8 bytes
+#define PQ_KVALUES_IQ4NL 0xBFAD9881u, 0xF6EADDCFu, 0x26190D01u, 0x71594535u
+// ggml's kvalues_mxfp4 {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}: e2m1 values times 2
+#define PQ_KVALUES_MXFP4 0x03020100u, 0x0C080604u, 0xFDFEFF00u, 0xF4F8FAFCu
+
+// ggml's GGML_E8M0_TO_FP32_HALF: the E8M0 scale 2^(e - 127) halved (MXFP4's table holds doubled values), as
+// float32 bits; e = 0 and 1 give the subnormals 2^-128 and 2^-127.
+PQ_INLINE float pq_e8m0_half_f32(uint32_t e) {
+    return pq_bits_f32(e < 2u ? 0x00200000u << e : (e - 1u) << 23);
+}
