@@ -53,6 +53,8 @@ def defines(cfg: dict) -> list[str]:
     for key, macro in (("nwarps", "PQ_MMVQ_NWARPS"), ("rpw", "PQ_MMVQ_RPW"), ("upl", "PQ_MMVQ_UPL"),
                        ("frpw", "PQ_MMVF_RPW")):
         out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
+    out += [f"-DPQ_MMVQ_FUSED_{key.upper()}={cfg.get('fused_' + key, dflt)}"
+            for key, dflt in (("warps", 8), ("upl", 2), ("kmax", 16384))]
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}"]
 
 

@@ -135,10 +135,18 @@ PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst
     }
 }
 
-template <class T, int NCOLS, int NWARPS, int RPW, int UPL>
+// Fused (FUSED, one column): the block first quantizes float32 x (k elements, 16-byte aligned) into the mat-vec
+// Q8_1 layout in shared memory, with the arithmetic of quantize_mmvq_q8_1_f32 (so the results are bit-identical
+// to the two-kernel path), while its first weight tiles are in flight; its G warps then each take RPW rows of
+// their own (NWARPS == 1) against those activations. x is read once per G * RPW rows instead of the Q8_1
+// activations once per RPW rows, and there is no second kernel to wait for.
+template <class T, int NCOLS, int NWARPS, int RPW, int UPL, int G = 1, bool FUSED = false>
 PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __restrict__ aq,
                              const uint32_t* __restrict__ ads, float* __restrict__ dst, int64_t m, int64_t k,
-                             int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
+                             int64_t w_stride, int64_t a_stride, int64_t dst_stride,
+                             const float* __restrict__ x = nullptr) {
+    static_assert(G == 1 || NWARPS == 1, "row groups split rows, not the row length");
+    static_assert(!FUSED || NCOLS == 1, "the fused kernel takes one column");
     constexpr int W = PQ_WARP_SIZE;
     constexpr int UNITS = W * UPL;           // 32-element units per row per tile
     constexpr int BLOCKS = UNITS * 32 / T::QK;
@@ -147,10 +155,12 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     constexpr int V = pq_stage_vec_bytes<T>(TB);
     constexpr int VPR = TB / V;              // vectors per row per tile
     constexpr int PER = (VPR + W - 1) / W;   // vectors per lane per row per tile
-    __shared__ __attribute__((aligned(16))) uint8_t tile[NWARPS * RPW * TB + 16];  // +16: pq_ld_words_a2 slack
+    __shared__ __attribute__((aligned(16))) uint8_t tile[G * NWARPS * RPW * TB + 16];  // +16: pq_ld_words_a2 slack
+    __shared__ __attribute__((aligned(16))) uint8_t act[FUSED ? PQ_MMVQ_FUSED_KMAX / 32 * 36 : 16];
 
     const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
-    const int64_t row0 = (int64_t)blockIdx.x * RPW;
+    const int kw = G == 1 ? warp : 0;  // this warp's share of the row length (G > 1: the whole row)
+    const int64_t row0 = ((int64_t)blockIdx.x * G + (G == 1 ? 0 : warp)) * RPW;
     const int64_t nunits = k / 32;
     const int64_t ntiles = (nunits + UNITS - 1) / UNITS;
     const int64_t iters = (ntiles + NWARPS - 1) / NWARPS;  // the same for every warp: barriers stay uniform
@@ -183,11 +193,29 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
 
-    fetch(warp);
+    fetch(kw);
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
                          // weight loads are already in flight
+    if constexpr (FUSED) {
+        // a_stride = padded_act(k) <= PQ_MMVQ_FUSED_KMAX (the launch spec's condition); whole warps take 4 * W
+        // consecutive elements, so the 8-lane reductions see full warps
+        for (int i0 = 4 * tid; i0 < as; i0 += 4 * G * W) {
+            float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (i0 < k) {  // k is a multiple of 32: all four or none
+                const pq_u32x4 u = pq_ld_u32x4((const uint8_t*)(x + i0));
+                v[0] = pq_bits_f32(u.x), v[1] = pq_bits_f32(u.y), v[2] = pq_bits_f32(u.z), v[3] = pq_bits_f32(u.w);
+            }
+            const pq_q8_1_quad q = pq_quantize_q8_1_quad(v);
+            pq_st_u32(act + pq_mmvq_act_offset(i0), q.packed);
+            if (((i0 >> 2) & 7) == 0)
+                pq_st_u32(act + as + 4 * (i0 >> 5), (uint32_t)q.dh | ((uint32_t)(uint16_t)(int16_t)q.sum << 16));
+        }
+        __syncthreads();
+        aq = (const int8_t*)act;
+        ads = (const uint32_t*)(act + as);
+    }
     for (int64_t it = 0; it < iters; ++it) {
-        const int64_t t = it * NWARPS + warp;
+        const int64_t t = it * NWARPS + kw;
         if (it) __syncthreads();  // this warp's lanes are done with its previous tile
 #pragma unroll
         for (int r = 0; r < RPW; ++r)
@@ -226,8 +254,30 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             }
         }
     }
-    pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, warp);
+    pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, kw);
 }
+
+// Units per lane of the fused kernel for weight type T: the family's, lowered to 1 where the tiles of its G warps
+// would not fit in 48 KiB of shared memory beside the activations.
+template <class T, int RPW, int G, int UPL>
+PQ_INLINE constexpr int pq_fused_upl() {
+    return UPL > 1 && G * RPW * (PQ_WARP_SIZE * UPL * 32 / T::QK * T::TS) + PQ_MMVQ_FUSED_KMAX / 32 * 36 > 48 * 1024
+               ? 1
+               : UPL;
+}
+
+#define PQ_MMVQ_FUSED_KERNEL(TYPE)                                                                                \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVQ_FUSED_WARPS * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void            \
+        mul_mat_vec_##TYPE##_q8_1_fused_c1(const void* __restrict__ w, const void* __restrict__ x,                \
+                                           float* __restrict__ dst, int64_t m, int64_t k, int64_t w_stride,      \
+                                           int64_t ka) {                                                          \
+        constexpr int RPW = PQ_MMVQ_RPW(TYPE, 1);                                                                 \
+        constexpr int UPL = pq_fused_upl<vdq_##TYPE, RPW, PQ_MMVQ_FUSED_WARPS,                                   \
+                                         (PQ_MMVQ_FUSED_UPL < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_FUSED_UPL          \
+                                                                                    : PQ_MMVQ_UPL_MAX_##TYPE)>(); \
+        mul_mat_vec_q<vdq_##TYPE, 1, 1, RPW, UPL, PQ_MMVQ_FUSED_WARPS, true>(                                     \
+            (const uint8_t*)w, nullptr, nullptr, dst, m, k, w_stride, ka, m, (const float*)x);                    \
+    }
 
 #define PQ_MMVQ_KERNEL(TYPE, NC)                                                                                 \
     extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVQ_NWARPS_##NC * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void                              \
@@ -240,6 +290,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     }
 
 #define PQ_MMVQ_KERNELS(TYPE) \
+    PQ_MMVQ_FUSED_KERNEL(TYPE) \
     PQ_MMVQ_KERNEL(TYPE, 1)   \
     PQ_MMVQ_KERNEL(TYPE, 2)   \
     PQ_MMVQ_KERNEL(TYPE, 3)   \

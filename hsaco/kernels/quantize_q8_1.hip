@@ -32,6 +32,42 @@ struct pq_x_bf16 {
     }
 };
 
+// One 8-lane group's share of a Q8_1 block: this lane's 4 values v -> their quants (packed bytes), and for the
+// block (the same in all 8 lanes) the fp16 scale d and its float value, and the exact sum of the 32 quants.
+struct pq_q8_1_quad {
+    uint32_t packed;
+    int sum;
+    float d;
+    uint16_t dh;
+};
+PQ_INLINE pq_q8_1_quad pq_quantize_q8_1_quad(const float (&v)[4]) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) amax = pq_fmaxf(amax, __builtin_fabsf(v[j]));
+    amax = warp_reduce_max<8>(amax);
+    pq_q8_1_quad r;
+    r.d = amax / 127.0f;
+    const float id = r.d != 0.0f ? 1.0f / r.d : 0.0f;
+    r.packed = 0;
+    r.sum = 0;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const int q = (int)(int8_t)(int)__builtin_roundf(v[j] * id);
+        r.sum += q;
+        r.packed |= ((uint32_t)q & 0xFFu) << (8 * j);
+    }
+    r.sum = warp_reduce_sum<8>(r.sum);
+    r.dh = pq_fp32_to_fp16(r.d);
+    return r;
+}
+
+// Byte offset, within one column of the mat-vec activation layout, of the quants of elements i0..i0+3 (i0 % 4 == 0):
+// per group of 32 blocks (1024 elements) the blocks' first 16 quants, then their last 16.
+PQ_INLINE int64_t pq_mmvq_act_offset(int64_t i0) {
+    const int64_t blk = i0 / 32, b = i0 & 31, g = blk >> 5, j = blk & 31;
+    return 1024 * g + (b < 16 ? 16 * j + b : 512 + 16 * j + (b - 16));
+}
+
 template <class X, bool SPLIT>
 PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k,
                                   int64_t x_row_stride, int64_t kp) {
@@ -40,40 +76,21 @@ PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__
     if (i0 >= kp) return;  // whole 8-lane groups leave together: kp is a multiple of 32
     for (int64_t row = blockIdx.y; row < n; row += gridDim.y) {
         float v[4];
-        float amax = 0.0f;
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            v[j] = i0 + j < k ? X::ld(x, row * x_row_stride + i0 + j) : 0.0f;
-            amax = pq_fmaxf(amax, __builtin_fabsf(v[j]));
-        }
-        amax = warp_reduce_max<8>(amax);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        uint32_t packed = 0;
-        int sum = 0;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int q = (int)(int8_t)(int)__builtin_roundf(v[j] * id);
-            sum += q;
-            packed |= ((uint32_t)q & 0xFFu) << (8 * j);
-        }
-        sum = warp_reduce_sum<8>(sum);
+        for (int j = 0; j < 4; ++j) v[j] = i0 + j < k ? X::ld(x, row * x_row_stride + i0 + j) : 0.0f;
+        const pq_q8_1_quad q = pq_quantize_q8_1_quad(v);
         const int64_t blk = i0 / 32;
         const int lane8 = (int)((i0 / 4) & 7);
-        const uint16_t dh = pq_fp32_to_fp16(d);
         if (SPLIT) {
-            // quants of 32 blocks (1024 elements) as their first 16 bytes each, then their second 16 bytes
-            const int64_t b = i0 & 31, g = blk >> 5, j = blk & 31;
-            int8_t* q = (int8_t*)out + row * kp + 1024 * g + (b < 16 ? 16 * j + b : 512 + 16 * j + (b - 16));
-            pq_st_u32((uint8_t*)q, packed);
+            pq_st_u32((uint8_t*)out + row * kp + pq_mmvq_act_offset(i0), q.packed);
             if (lane8 == 0) {
                 uint8_t* ds = (uint8_t*)out + n * kp + 4 * (row * (kp / 32) + blk);
-                pq_st_u32(ds, (uint32_t)dh | ((uint32_t)(uint16_t)(int16_t)sum << 16));
+                pq_st_u32(ds, (uint32_t)q.dh | ((uint32_t)(uint16_t)(int16_t)q.sum << 16));
             }
         } else {
             uint8_t* b = (uint8_t*)out + (row * (kp / 32) + blk) * 36;
-            pq_st_u32(b + 4 + 4 * lane8, packed);
-            if (lane8 == 0) pq_st_u32(b, (uint32_t)dh | ((uint32_t)pq_fp32_to_fp16((float)sum * d) << 16));
+            pq_st_u32(b + 4 + 4 * lane8, q.packed);
+            if (lane8 == 0) pq_st_u32(b, (uint32_t)q.dh | ((uint32_t)pq_fp32_to_fp16((float)q.sum * q.d) << 16));
         }
     }
 }
