@@ -56,7 +56,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_FUSED_WARPS 8
 #define PQ_MMVQ_FUSED_UPL 2
-#define PQ_MMVQ_FUSED_KMAX 16384
 #elif defined(__GFX9__)  // cdna
 #define PQ_MATMUL_FAMILY "cdna"
 static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
@@ -99,7 +98,6 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMV_COL_FENCE 2
 #define PQ_MMVQ_FUSED_WARPS 2
 #define PQ_MMVQ_FUSED_UPL 1
-#define PQ_MMVQ_FUSED_KMAX 1024
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
 #define PQ_MATMUL_FAMILY "rdna1"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
@@ -138,7 +136,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_FUSED_WARPS 2
 #define PQ_MMVQ_FUSED_UPL 1
-#define PQ_MMVQ_FUSED_KMAX 1024
 #elif defined(__GFX10__)  // rdna2
 #define PQ_MATMUL_FAMILY "rdna2"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
@@ -177,7 +174,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_FUSED_WARPS 2
 #define PQ_MMVQ_FUSED_UPL 1
-#define PQ_MMVQ_FUSED_KMAX 1024
 #elif defined(__GFX11__)  // rdna3
 #define PQ_MATMUL_FAMILY "rdna3"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
@@ -216,7 +212,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_FUSED_WARPS 2
 #define PQ_MMVQ_FUSED_UPL 1
-#define PQ_MMVQ_FUSED_KMAX 1024
 #elif defined(__GFX12__)  // rdna4
 #define PQ_MATMUL_FAMILY "rdna4"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
@@ -255,7 +250,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_FUSED_WARPS 2
 #define PQ_MMVQ_FUSED_UPL 1
-#define PQ_MMVQ_FUSED_KMAX 1024
 #else
 #error "pq_matmul.h: no tuning for this architecture family"
 #endif

@@ -60,14 +60,12 @@ class MatVecTune:
     #: a compiler fence between groups of this many columns in the mat-vec's column loop (0: none): stops the
     #: compiler from hoisting every column's activation loads at once where that exceeds the register budget
     col_fence: int = 0
-    #: the fused one-column mat-vec (``mul_mat_vec_<type>_q8_1_fused_c1``: quantizes float32 x itself): warps per
-    #: block (each holds its own rows), units per lane (lowered to 1 for a type whose tiles would not fit beside
-    #: the activations), the longest row it takes (its shared activation buffer) and whether ``linear`` uses it
-    #: on this family. The defaults (the AMD families) keep the kernel inside 4 waves per SIMD of LDS (<= 4 KiB a
-    #: wave on 64 KiB CUs): it is built and checked there, but not used until it can be measured on AMD hardware.
+    #: the fused one-column mat-vec (``mul_mat_vec_<type>_q8_1_fused_c1``: quantizes float32 x itself, a tile at
+    #: a time): warps per block (each holds its own rows; 8 * units per lane must be a multiple of it), units per
+    #: lane, and whether ``linear`` uses it on this family. The defaults (the AMD families) keep it inside 4 waves
+    #: per SIMD of LDS: it is built and checked there, but not used until it can be measured on AMD hardware.
     fused_warps: int = 2
     fused_upl: int = 1
-    fused_kmax: int = 1024
     fused: bool = False
 
     def rows(self, qtype: QTypeLike, ncols: int) -> int:
@@ -95,7 +93,7 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
                          f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2),
-                         fused_warps=8, fused_upl=2, fused_kmax=16384, fused=True),
+                         fused_warps=8, fused_upl=2, fused=True),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
     # VGPRs of 4 waves per SIMD hold one row's accumulators only.
@@ -181,7 +179,6 @@ def header() -> str:
         out.append(f"#define PQ_MMV_COL_FENCE {tune.col_fence}")
         out.append(f"#define PQ_MMVQ_FUSED_WARPS {tune.fused_warps}")
         out.append(f"#define PQ_MMVQ_FUSED_UPL {tune.fused_upl}")
-        out.append(f"#define PQ_MMVQ_FUSED_KMAX {tune.fused_kmax}")
     out.append("#else")
     out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
     out.append("#endif")
@@ -318,11 +315,11 @@ FUSED_ARGS = ("ptr", "ptr", "ptr", "i64", "i64", "i64", "i64")
 
 
 def fused_spec(qtype: QTypeLike, m: int, k: int, arch: str) -> LaunchSpec | None:
-    """Launch spec of the fused one-column mat-vec for quantized weights, or None where the row is longer than its
-    shared activation buffer (``linear`` uses it where the family's ``fused`` says so, see :func:`use_fused`)."""
+    """Launch spec of the fused one-column mat-vec for quantized weights, or None for float weights (``linear``
+    uses it where the family's ``fused`` says so, see :func:`use_fused`)."""
     lay = layout(qtype)
     tune = MATVEC_TUNING[family(arch)]
-    if not (lay.is_quantized and padded_act(k) <= tune.fused_kmax):
+    if not lay.is_quantized:
         return None
     rows = tune.fused_warps * tune.rows(lay.qtype, 1)
     grid = max(1, -(-int(m) // rows))
