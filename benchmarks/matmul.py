@@ -352,17 +352,6 @@ def run_variants(dev, timer, directory, rng):
                                 "weight_GBps": wbytes / (us * 1e-6) / 1e9})
                 print(f"variant {name:8s} {tname:5s} {m}x{k} n={n}: {us:8.2f} us {wbytes / us / 1e3:7.0f} GB/s",
                       flush=True)
-                if n == 1 and quantized and "fused_warps" in cfg:  # the fused one-column kernel of this variant
-                    fw = cfg["fused_warps"]
-                    ffn = dev.backend.get_function(module, lm.mmvq_fused_kernel_name(t))
-                    fargs = pack_args(lm.FUSED_ARGS, (st.ptr, x.ptr, out.ptr, m, k, st.row_stride, kp))
-                    fgrid = (math.ceil(m / (fw * cfg["rpw"][0])), 1, 1)
-                    us = timer.time_us(lambda s, ffn=ffn, fgrid=fgrid, fw=fw, fargs=fargs: dev.backend.launch(
-                        ffn, fgrid, (fw * 32, 1, 1), 0, s.handle, fargs))
-                    results.append({"variant": name + "-fused", "type": tname, "m": m, "k": k, "n": n, "us": us,
-                                    "weight_GBps": wbytes / (us * 1e-6) / 1e9})
-                    print(f"variant {name + '-fused':8s} {tname:5s} {m}x{k} n=1: {us:8.2f} us "
-                          f"{wbytes / us / 1e3:7.0f} GB/s", flush=True)
         dev.backend.unload_module(module)
     return results
 

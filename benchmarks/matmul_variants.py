@@ -29,12 +29,15 @@ def _n1(nwarps: int, rpw: int, upl: int) -> dict:
 
 
 VARIANTS = {
-    # session 4: the fused one-column kernel's geometry (warps per block x units per lane; 2 rows a warp), each
-    # beside the adopted two-kernel path (the same cubin's mul_mat_vec_<type>_q8_1_c1 after the activation kernel)
-    "f8u2": dict(_n1(1, 2, 4), fused_warps=8, fused_upl=2),
-    "f4u2": dict(_n1(1, 2, 4), fused_warps=4, fused_upl=2),
-    "f4u4": dict(_n1(1, 2, 4), fused_warps=4, fused_upl=4),
-    "f2u4": dict(_n1(1, 2, 4), fused_warps=2, fused_upl=4),
+    # session 4: n = 1 geometry for the types still under 1.15x ggml there (Q4_1, Q5_1, Q8_0 read 37-62 MB, the
+    # 4-bit ones partly from L2): the adopted 1 warp x 2 rows x 4 units per lane, against one row per block
+    # (twice the blocks), 8 units per lane (twice the bytes in flight per warp), 2 warps splitting the row
+    "w1r2u4": _n1(1, 2, 4),
+    "w1r1u4": _n1(1, 1, 4),
+    "w1r1u8": _n1(1, 1, 8),
+    "w1r2u8": _n1(1, 2, 8),
+    "w2r2u2": _n1(2, 2, 2),
+    "w2r1u4": _n1(2, 1, 4),
 }
 
 SOURCE = """#include "pq_port.h"
@@ -50,8 +53,6 @@ def defines(cfg: dict) -> list[str]:
     for key, macro in (("nwarps", "PQ_MMVQ_NWARPS"), ("rpw", "PQ_MMVQ_RPW"), ("upl", "PQ_MMVQ_UPL"),
                        ("frpw", "PQ_MMVF_RPW")):
         out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
-    out += [f"-DPQ_MMVQ_FUSED_{key.upper()}={cfg.get('fused_' + key, dflt)}"
-            for key, dflt in (("warps", 8), ("upl", 2))]
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}"]
 
 

@@ -161,11 +161,7 @@ def _linear_device(x: Any, w: QTensor, out: Any, path: str, gemm_dtype: str, str
         path = lm.plan(w.qtype, n, arch, gemm_ok)
 
     if path == "mmv":
-        fused = (lm.fused_spec(w.qtype, m, k, arch) if n == 1 and xd == "f32" and xa.ptr % 16 == 0
-                 and lm.use_fused(arch) else None)
-        if fused is not None:  # one kernel: x quantized to Q8_1 in each block's shared memory
-            dev.launch(fused, (st.ptr, xa.ptr, out.ptr, m, k, st.row_stride, lm.padded_act(k)), stream)
-        elif lay.is_quantized:
+        if lay.is_quantized:
             ka = lm.padded_act(k)
             act = _scratch_buffer(dev, stream, "act", n * ka + n * (ka // 32) * 4)
             dev.launch(lm.quantize_spec(xd, n, k, True), (xa.ptr, act, n, k, xs, ka), stream)

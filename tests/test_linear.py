@@ -175,32 +175,6 @@ def test_matvec_kernels_every_type(gpu, qtype):
 
 
 @needs_cxx
-@pytest.mark.parametrize("qtype", [t for t in SUPPORTED if layout(t).is_quantized], ids=lambda t: t.name)
-def test_fused_matvec_is_the_two_kernel_path_bit_for_bit(gpu, qtype):
-    """The fused one-column kernel quantizes x to Q8_1 in shared memory with the activation kernel's arithmetic
-    and, where the family's one-column kernel is one warp per row pair too (NVIDIA), sums each row in the same
-    order: its outputs equal the two-kernel path's bit for bit (rows past a block's 16, a row length that is not
-    a multiple of 1024, zero and outlier activations, the longest row). Elsewhere (CDNA splits rows over 2 waves)
-    the sums differ in order only: the quantized path's bounds hold."""
-    bs = layout(qtype).block_size
-    tune = lm.MATVEC_TUNING[lm.family(gpu.arch)]
-    ks = (bs * 3, 2048 + 5 * bs)  # neither a multiple of 1024; the second over several tiles
-    for i, k in enumerate(ks):
-        m = 37 + 16 * i
-        q = weights(qtype, m, k, 3 + i)
-        wpad = emu.pad_rows(q.data, qtype, k)
-        x = activations(1, k, 5 + i, ("outliers", "uniform")[i])
-        x[0, :64] = 0.0  # an all-zero Q8_1 block (d = 0)
-        want = gpu.matvec(wpad, qtype, m, k, x)
-        got = gpu.matvec_fused(wpad, qtype, m, k, x[0])
-        if tune.nwarps[0] == 1:
-            assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist(), (qtype.name, m, k)
-        else:
-            ref.check_quantized_path(got, q, x)
-    assert lm.fused_spec("F16", 10, 1024, gpu.arch) is None  # float weights have their own mat-vec
-
-
-@needs_cxx
 @pytest.mark.parametrize("qtype", ["Q4_0", "Q8_0", "Q3_K", "Q6_K", "F16"])
 @pytest.mark.parametrize("m,blocks", [(1, 1), (5, 1), (70, 3), (9, 17)])
 def test_matvec_kernels_odd_shapes(gpu, qtype, m, blocks):

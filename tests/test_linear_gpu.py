@@ -121,30 +121,6 @@ def test_linear_batches_and_strides(dev):
     ref.check_quantized_path(run(dev, x16, qd), q, x16.astype(np.float32))
 
 
-@pytest.mark.parametrize("qtype", [t for t in SUPPORTED if layout(t).is_quantized], ids=lambda t: t.name)
-def test_linear_fused_one_column_is_the_two_kernel_path(dev, qtype):
-    """One float32 column takes the fused kernel where the family uses it (x 16-byte aligned), and its outputs
-    equal, bit for bit, those of the two-kernel path (taken for the same x one float off alignment, and for
-    float16 x of the same values)."""
-    from pyquant.device.memory import DeviceArray
-
-    bs = layout(qtype).block_size
-    m = 333
-    for k in (bs * 3, 4096 + bs, 14336):
-        q = weights(qtype, m, k, 5)
-        qd = q.to(dev)
-        x = activations(1, k, k, "outliers").astype(np.float16).astype(np.float32)  # exact in float16 too
-        fused = run(dev, x, qd, "mmv")
-        ref.check_quantized_path(fused, q, x)
-        buf = np.full(k + 1, np.nan, np.float32)
-        buf[1:] = x[0]
-        xd = dev.from_host(buf)
-        off = DeviceArray(xd.ptr + 4, (1, k), "float32", strides=(4 * k, 4), device=dev, owner=xd)
-        two = pyquant.linear(off, qd, path="mmv").cpu()
-        half = run(dev, x.astype(np.float16), qd, "mmv")
-        assert fused.view(np.uint32).tolist() == two.view(np.uint32).tolist() == half.view(np.uint32).tolist()
-
-
 @pytest.mark.parametrize("qtype", ["F16", "BF16", "F32"])
 def test_linear_float_weights_read_x_in_place(dev, qtype):
     """Float weights with float32 x whose rows are already what the float mat-vec reads (k a multiple of 512,

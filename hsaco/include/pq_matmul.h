@@ -54,8 +54,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
-#define PQ_MMVQ_FUSED_WARPS 8
-#define PQ_MMVQ_FUSED_UPL 2
 #elif defined(__GFX9__)  // cdna
 #define PQ_MATMUL_FAMILY "cdna"
 static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
@@ -96,8 +94,6 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVF_RPW_7 1
 #define PQ_MMVF_RPW_8 1
 #define PQ_MMV_COL_FENCE 2
-#define PQ_MMVQ_FUSED_WARPS 2
-#define PQ_MMVQ_FUSED_UPL 1
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
 #define PQ_MATMUL_FAMILY "rdna1"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
@@ -134,8 +130,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
-#define PQ_MMVQ_FUSED_WARPS 2
-#define PQ_MMVQ_FUSED_UPL 1
 #elif defined(__GFX10__)  // rdna2
 #define PQ_MATMUL_FAMILY "rdna2"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
@@ -172,8 +166,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
-#define PQ_MMVQ_FUSED_WARPS 2
-#define PQ_MMVQ_FUSED_UPL 1
 #elif defined(__GFX11__)  // rdna3
 #define PQ_MATMUL_FAMILY "rdna3"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
@@ -210,8 +202,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
-#define PQ_MMVQ_FUSED_WARPS 2
-#define PQ_MMVQ_FUSED_UPL 1
 #elif defined(__GFX12__)  // rdna4
 #define PQ_MATMUL_FAMILY "rdna4"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
@@ -248,8 +238,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
-#define PQ_MMVQ_FUSED_WARPS 2
-#define PQ_MMVQ_FUSED_UPL 1
 #else
 #error "pq_matmul.h: no tuning for this architecture family"
 #endif

@@ -135,19 +135,10 @@ PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst
     }
 }
 
-// Fused (FUSED, one column): the block quantizes float32 x (k elements, 16-byte aligned) itself, a tile at a time,
-// into the mat-vec Q8_1 layout in shared memory, with the arithmetic of quantize_mmvq_q8_1_f32 (the results are
-// bit-identical to the two-kernel path); its G warps each take RPW rows of their own (NWARPS == 1) and walk the
-// row's tiles in step, so one tile of activations serves them all. The x floats of the next tile are loaded
-// with the next tile's weights (in flight during this tile's dot products) and quantized into the buffer right
-// after the barrier that ends the previous tile: no activation kernel to wait for, and no serial x loads.
-template <class T, int NCOLS, int NWARPS, int RPW, int UPL, int G = 1, bool FUSED = false>
+template <class T, int NCOLS, int NWARPS, int RPW, int UPL>
 PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __restrict__ aq,
                              const uint32_t* __restrict__ ads, float* __restrict__ dst, int64_t m, int64_t k,
-                             int64_t w_stride, int64_t a_stride, int64_t dst_stride,
-                             const float* __restrict__ x = nullptr) {
-    static_assert(G == 1 || NWARPS == 1, "row groups split rows, not the row length");
-    static_assert(!FUSED || NCOLS == 1, "the fused kernel takes one column");
+                             int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
     constexpr int W = PQ_WARP_SIZE;
     constexpr int UNITS = W * UPL;           // 32-element units per row per tile
     constexpr int BLOCKS = UNITS * 32 / T::QK;
@@ -156,15 +147,10 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     constexpr int V = pq_stage_vec_bytes<T>(TB);
     constexpr int VPR = TB / V;              // vectors per row per tile
     constexpr int PER = (VPR + W - 1) / W;   // vectors per lane per row per tile
-    __shared__ __attribute__((aligned(16))) uint8_t tile[G * NWARPS * RPW * TB + 16];  // +16: pq_ld_words_a2 slack
-    constexpr int XCH = UNITS * 32;                   // fused: x elements per tile (whole 1024-element groups)
-    constexpr int XP = FUSED ? XCH / (4 * G * W) : 1;  // fused: 4-element quads per thread per tile
-    static_assert(!FUSED || (XCH % 1024 == 0 && XP * 4 * G * W == XCH), "fused: whole quads and groups a tile");
-    __shared__ __attribute__((aligned(16))) uint8_t act[FUSED ? XCH / 32 * 36 : 16];  // one tile's Q8_1 (fused)
+    __shared__ __attribute__((aligned(16))) uint8_t tile[NWARPS * RPW * TB + 16];  // +16: pq_ld_words_a2 slack
 
     const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
-    const int kw = G == 1 ? warp : 0;  // this warp's share of the row length (G > 1: the whole row)
-    const int64_t row0 = ((int64_t)blockIdx.x * G + (G == 1 ? 0 : warp)) * RPW;
+    const int64_t row0 = (int64_t)blockIdx.x * RPW;
     const int64_t nunits = k / 32;
     const int64_t ntiles = (nunits + UNITS - 1) / UNITS;
     const int64_t iters = (ntiles + NWARPS - 1) / NWARPS;  // the same for every warp: barriers stay uniform
@@ -197,30 +183,11 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
 
-    fetch(kw);
+    fetch(warp);
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
                          // weight loads are already in flight
-    float xv[XP][4];  // fused: this thread's x quads of the next tile
-    auto xfetch = [&](int64_t t) {
-#pragma unroll
-        for (int p = 0; p < XP; ++p) {
-            const int64_t e = t * XCH + 4 * tid + p * 4 * G * W;
-            if (e < k) {  // k is a multiple of 32: all four or none
-                const pq_u32x4 u = pq_ld_u32x4((const uint8_t*)(x + e));
-                xv[p][0] = pq_bits_f32(u.x), xv[p][1] = pq_bits_f32(u.y), xv[p][2] = pq_bits_f32(u.z);
-                xv[p][3] = pq_bits_f32(u.w);
-            } else {
-                xv[p][0] = xv[p][1] = xv[p][2] = xv[p][3] = 0.0f;
-            }
-        }
-    };
-    if constexpr (FUSED) {
-        xfetch(0);
-        aq = (const int8_t*)act;
-        ads = (const uint32_t*)(act + XCH);
-    }
     for (int64_t it = 0; it < iters; ++it) {
-        const int64_t t = it * NWARPS + kw;
+        const int64_t t = it * NWARPS + warp;
         if (it) __syncthreads();  // this warp's lanes are done with its previous tile
 #pragma unroll
         for (int r = 0; r < RPW; ++r)
@@ -229,16 +196,6 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
                 const int off = (lane + i * W) * V;
                 if (VPR % W == 0 || off < TB) pre[r][i].store(wtile + r * TB + off);
             }
-        if constexpr (FUSED) {  // this tile's activations (whole warps take 4 W consecutive elements: full 8-lane groups)
-#pragma unroll
-            for (int p = 0; p < XP; ++p) {
-                const int e = 4 * tid + p * 4 * G * W;
-                const pq_q8_1_quad q = pq_quantize_q8_1_quad(xv[p]);
-                pq_st_u32(act + pq_mmvq_act_offset(e), q.packed);
-                if (((e >> 2) & 7) == 0)
-                    pq_st_u32(act + XCH + 4 * (e >> 5), (uint32_t)q.dh | ((uint32_t)(uint16_t)(int16_t)q.sum << 16));
-            }
-        }
         __syncthreads();
 #pragma unroll
         for (int j = 0; j < UPL; ++j) {
@@ -252,12 +209,9 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             }
             // the next tile's loads go out once this tile's weights are in registers: they are in flight
             // during the dot products, and the decode's temporaries are dead by then
-            if (j == UPL - 1 && it + 1 < iters) {
-                fetch(t + NWARPS);
-                if constexpr (FUSED) xfetch(t + 1);
-            }
+            if (j == UPL - 1 && it + 1 < iters) fetch(t + NWARPS);
             if (live) {
-                const int ui = FUSED ? ul : (int)u;  // fused: the buffer holds this tile's units only
+                const int ui = (int)u;
                 const int qoff = 1024 * (ui >> 5) + 16 * (ui & 31);
 #pragma unroll
                 for (int c = 0; c < NCOLS; ++c) {
@@ -272,18 +226,8 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             }
         }
     }
-    pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, kw);
+    pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, warp);
 }
-
-#define PQ_MMVQ_FUSED_KERNEL(TYPE)                                                                                \
-    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVQ_FUSED_WARPS * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void            \
-        mul_mat_vec_##TYPE##_q8_1_fused_c1(const void* __restrict__ w, const void* __restrict__ x,                \
-                                           float* __restrict__ dst, int64_t m, int64_t k, int64_t w_stride,      \
-                                           int64_t ka) {                                                          \
-        constexpr int UPL = PQ_MMVQ_FUSED_UPL < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_FUSED_UPL : PQ_MMVQ_UPL_MAX_##TYPE; \
-        mul_mat_vec_q<vdq_##TYPE, 1, 1, PQ_MMVQ_RPW(TYPE, 1), UPL, PQ_MMVQ_FUSED_WARPS, true>(                   \
-            (const uint8_t*)w, nullptr, nullptr, dst, m, k, w_stride, ka, m, (const float*)x);                    \
-    }
 
 #define PQ_MMVQ_KERNEL(TYPE, NC)                                                                                 \
     extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVQ_NWARPS_##NC * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void                              \
@@ -296,7 +240,6 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     }
 
 #define PQ_MMVQ_KERNELS(TYPE) \
-    PQ_MMVQ_FUSED_KERNEL(TYPE) \
     PQ_MMVQ_KERNEL(TYPE, 1)   \
     PQ_MMVQ_KERNEL(TYPE, 2)   \
     PQ_MMVQ_KERNEL(TYPE, 3)   \

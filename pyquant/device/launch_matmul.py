@@ -60,13 +60,6 @@ class MatVecTune:
     #: a compiler fence between groups of this many columns in the mat-vec's column loop (0: none): stops the
     #: compiler from hoisting every column's activation loads at once where that exceeds the register budget
     col_fence: int = 0
-    #: the fused one-column mat-vec (``mul_mat_vec_<type>_q8_1_fused_c1``: quantizes float32 x itself, a tile at
-    #: a time): warps per block (each holds its own rows; 8 * units per lane must be a multiple of it), units per
-    #: lane, and whether ``linear`` uses it on this family. The defaults (the AMD families) keep it inside 4 waves
-    #: per SIMD of LDS: it is built and checked there, but not used until it can be measured on AMD hardware.
-    fused_warps: int = 2
-    fused_upl: int = 1
-    fused: bool = False
 
     def rows(self, qtype: QTypeLike, ncols: int) -> int:
         """Rows per warp of type ``qtype`` at ``ncols`` columns."""
@@ -88,12 +81,9 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     # on); 4 rows per block spill at n >= 4. Session 2 run D, after the 16-byte staging: 1 warp per block with
     # 4 units per lane at n = 1 and 2 at n = 2 beats that by up to 15 % (Q5_K n = 1 19.2 -> 16.4 us, Q4_K
     # 28672x8192 54.1 -> 51.3 us) except Q8_0 (+4 % at n = 1, +10 % at n = 8); Q8_K keeps 2 units (4 spill).
-    # Session 4: the fused one-column kernel (8 warps x 2 rows a block, so x is read and quantized once per 16
-    # rows), see benchmarks/NOTES.md.
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
-                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2),
-                         fused_warps=8, fused_upl=2, fused=True),
+                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2)),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
     # VGPRs of 4 waves per SIMD hold one row's accumulators only.
@@ -177,8 +167,6 @@ def header() -> str:
         out += [f"#define PQ_MMVQ_UPL_MAX_{t} {v}" for t, v in tune.max_units_per_lane]
         out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(tune.f_rows_per_warp, 1)]
         out.append(f"#define PQ_MMV_COL_FENCE {tune.col_fence}")
-        out.append(f"#define PQ_MMVQ_FUSED_WARPS {tune.fused_warps}")
-        out.append(f"#define PQ_MMVQ_FUSED_UPL {tune.fused_upl}")
     out.append("#else")
     out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
     out.append("#endif")
@@ -219,11 +207,6 @@ def mmvq_kernel_name(qtype: QTypeLike, ncols: int) -> str:
     return f"mul_mat_vec_{ggml_name(layout(qtype).qtype)}_q8_1_c{int(ncols)}"
 
 
-def mmvq_fused_kernel_name(qtype: QTypeLike) -> str:
-    """``mul_mat_vec_q4_K_q8_1_fused_c1``: one column of float32 x, quantized to Q8_1 inside the kernel."""
-    return f"mul_mat_vec_{ggml_name(layout(qtype).qtype)}_q8_1_fused_c1"
-
-
 def mmvf_kernel_name(qtype: QTypeLike, ncols: int) -> str:
     """``mul_mat_vec_f16_f32_c1``: float weights times float32 activations."""
     return f"mul_mat_vec_{ggml_name(layout(qtype).qtype)}_f32_c{int(ncols)}"
@@ -242,7 +225,6 @@ def convert_kernel_name(x_dtype: str, out: str) -> str:
 def matmul_kernel_names() -> list[str]:
     """Every kernel the matmul path needs in every code object."""
     names = [mmvq_kernel_name(t, c) for t in MMVQ_TYPES for c in range(1, MAX_NCOLS + 1)]
-    names += [mmvq_fused_kernel_name(t) for t in MMVQ_TYPES]
     names += [mmvf_kernel_name(t, c) for t in MMVF_TYPES for c in range(1, MAX_NCOLS + 1)]
     names += [quantize_kernel_name(x, s) for x in X_DTYPES for s in (False, True)]
     names += [convert_kernel_name(x, o) for x in X_DTYPES for o in ("f32", "f16", "bf16")]
@@ -310,30 +292,6 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
     return LaunchSpec(name, (grid, 1, 1), (nw * tune.warp, 1, 1), 0, MMV_ARGS, overlap=True)
 
 
-FUSED_ARGS = ("ptr", "ptr", "ptr", "i64", "i64", "i64", "i64")
-# w, x (float32, k elements), dst, m, k, w_row_stride (bytes), ka (padded_act(k): the activation layout's length)
-
-
-def fused_spec(qtype: QTypeLike, m: int, k: int, arch: str) -> LaunchSpec | None:
-    """Launch spec of the fused one-column mat-vec for quantized weights, or None for float weights (``linear``
-    uses it where the family's ``fused`` says so, see :func:`use_fused`)."""
-    lay = layout(qtype)
-    tune = MATVEC_TUNING[family(arch)]
-    if not lay.is_quantized:
-        return None
-    rows = tune.fused_warps * tune.rows(lay.qtype, 1)
-    grid = max(1, -(-int(m) // rows))
-    if grid >= 2**31:
-        raise ValueError(f"too many weight rows for one launch: {m}")
-    return LaunchSpec(mmvq_fused_kernel_name(lay.qtype), (grid, 1, 1), (tune.fused_warps * tune.warp, 1, 1), 0,
-                      FUSED_ARGS)
-
-
-def use_fused(arch: str) -> bool:
-    """Whether ``linear`` takes the fused one-column kernel on ``arch`` (where it was measured to win)."""
-    return MATVEC_TUNING[family(arch)].fused
-
-
 if __name__ == "__main__":
     print(header(), end="")
 
@@ -373,11 +331,10 @@ def expectations() -> dict:
     names = matmul_kernel_names()
     arg_types = {}
     for name in names:
-        arg_types[name] = (FUSED_ARGS if name.endswith("_fused_c1") else MMV_ARGS if name.startswith("mul_mat_vec_")
-                           else ACT_ARGS)
+        arg_types[name] = MMV_ARGS if name.startswith("mul_mat_vec_") else ACT_ARGS
     # the check is per kernel name, not per architecture: the narrowest block any family launches (the launch
     # bounds come from the same table as the specs, so each architecture's own is exact by construction)
-    widest = min(min(min(t.nwarps), MATVEC_F_NWARPS, t.fused_warps) * t.warp for t in MATVEC_TUNING.values())
+    widest = min(min(min(t.nwarps), MATVEC_F_NWARPS) * t.warp for t in MATVEC_TUNING.values())
     return {
         "expected_kernels": names,
         "arg_types": arg_types,

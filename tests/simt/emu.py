@@ -67,7 +67,6 @@ class Emulator:
         vp, i64 = ctypes.c_void_p, ctypes.c_int64
         self.lib.pq_simt_launch_act.argtypes = [vp, u3, u3, vp, vp, i64, i64, i64, i64]
         self.lib.pq_simt_launch_mmv.argtypes = [vp, u3, u3, vp, vp, vp, vp, i64, i64, i64, i64, i64]
-        self.lib.pq_simt_launch_fused.argtypes = [vp, u3, u3, vp, vp, vp, i64, i64, i64, i64]
         self.lib.pq_simt_faults.restype = ctypes.c_long
 
     def _fn(self, name: str) -> int:
@@ -127,21 +126,6 @@ class Emulator:
         else:
             xf = self.convert(np.ascontiguousarray(x, dtype=np.float32), "f32", "f32")
             self.mmv(spec, w_padded, xf, None, dst, m, k, w_padded.shape[1], kp, m)
-        return dst
-
-
-    def matvec_fused(self, w_padded: np.ndarray, qtype, m: int, k: int, x: np.ndarray) -> np.ndarray:
-        """The fused one-column kernel: ``x`` (k,) float32 (16-byte aligned), weights as in :meth:`matvec`."""
-        dst = np.full((1, m), np.nan, dtype=np.float32)
-        spec = lm.fused_spec(qtype, m, k, self.arch)
-        xa = np.empty(k + 4, dtype=np.float32)
-        off = (-xa.ctypes.data % 16) // 4  # the kernel reads x in 16-byte vectors
-        xa = xa[off:off + k]
-        xa[:] = x
-        rc = self.lib.pq_simt_launch_fused(self._fn(spec.kernel), self._u3(*spec.grid), self._u3(*spec.block),
-                                           w_padded.ctypes.data, xa.ctypes.data, dst.ctypes.data, m, k,
-                                           w_padded.shape[1], lm.padded_act(k))
-        self._check(rc, spec.kernel)
         return dst
 
 

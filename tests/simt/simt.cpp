@@ -220,22 +220,3 @@ extern "C" int pq_simt_launch_mmv(void* kernel, const unsigned int* grid, const 
     MmvArgs a{(decltype(a.k))kernel, w, aq, ads, dst, m, k, ws, as, ds};
     return launch(grid, block, mmv_body, &a);
 }
-
-namespace {
-struct FusedArgs {
-    void (*k)(const void*, const void*, float*, int64_t, int64_t, int64_t, int64_t);
-    const void *w, *x;
-    float* dst;
-    int64_t m, k_, ws, ka;
-};
-void fused_body(void* p) {
-    FusedArgs* a = (FusedArgs*)p;
-    a->k(a->w, a->x, a->dst, a->m, a->k_, a->ws, a->ka);
-}
-}  // namespace
-
-extern "C" int pq_simt_launch_fused(void* kernel, const unsigned int* grid, const unsigned int* block, const void* w,
-                                    const void* x, float* dst, int64_t m, int64_t k, int64_t ws, int64_t ka) {
-    FusedArgs a{(decltype(a.k))kernel, w, x, dst, m, k, ws, ka};
-    return launch(grid, block, fused_body, &a);
-}
