@@ -156,3 +156,32 @@ def test_every_supported_type_round_trips_shape():
         x = np.linspace(-1, 1, 3 * n, dtype=np.float32).reshape(3, n)
         q = pyquant.quantize(x, t)
         assert q.dequantize().shape == (3, n), t
+
+
+def test_rows_are_handed_out_in_dynamic_chunks_with_the_same_bytes():
+    """Tall inputs run their rows in dynamic chunks (pyquant.cpu.rows_in_chunks); the bytes and floats are those
+    of the kernel run with Numba's static split, and a short input takes the kernel directly."""
+    import numba
+
+    from pyquant import cpu
+
+    k = cpu.kernels(qtype_of("Q6_K"))
+    rows = 2 * cpu.CHUNK_ELEMENTS // 256 + 3  # two chunks and a partial one
+    x = np.random.default_rng(4).standard_normal((rows, 256)).astype(np.float32)
+    got, want = np.empty((rows, 210), np.uint8), np.empty((rows, 210), np.uint8)
+    bad = np.zeros(rows, np.uint8)
+    calls = []
+    real = numba.parallel_chunksize
+    try:
+        numba.parallel_chunksize = lambda c: calls.append(c) or real(c)
+        k.quantize(x, got, bad)
+        k.quantize(x[:5], got[:5], bad[:5])
+    finally:
+        numba.parallel_chunksize = real
+    assert calls == [cpu.CHUNK_ELEMENTS // 256]
+    k.quantize.kernel(x, want, bad)
+    assert (got == want).all()
+    y, y0 = np.empty_like(x), np.empty_like(x)
+    k.dequantize(got, y)
+    k.dequantize.kernel(got, y0)
+    assert y.view(np.uint32).tolist() == y0.view(np.uint32).tolist()

@@ -13,7 +13,7 @@ from pyquant import cpu
 x = np.random.default_rng(0).standard_normal((4, 256)).astype(np.float32)
 q = pyquant.quantize(x, "Q4_K"); q.dequantize()
 k = cpu.kernels(q.qtype)
-stats = {name: fn.stats for name, fn in (("quantize", k.quantize), ("dequantize", k.dequantize))}
+stats = {name: fn.kernel.stats for name, fn in (("quantize", k.quantize), ("dequantize", k.dequantize))}
 print(json.dumps({name: [sum(s.cache_hits.values()), sum(s.cache_misses.values())] for name, s in stats.items()}))
 """
 
