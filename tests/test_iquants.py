@@ -23,6 +23,8 @@ from pyquant.formats import layout
 oracle = pytest.importorskip("pyquant.oracle")
 pytest.importorskip("ggml")
 
+from . import test_legacy  # noqa: E402  (after the oracle's skip)
+
 TYPES = [T.IQ4_NL, T.IQ4_XS, T.MXFP4]
 IDS = [t.name for t in TYPES]
 f32 = np.float32
@@ -30,40 +32,8 @@ KV = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113] 
 KVM = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]  # kvalues_mxfp4
 
 
-def _quantize(x, t, w=None):
-    """Our bytes through the kernels directly (no API checks), as (rows, row_bytes)."""
-    x = np.ascontiguousarray(x, np.float32)
-    lay = layout(t)
-    out = np.empty((x.shape[0], x.shape[1] // lay.block_size * lay.type_size), np.uint8)
-    k = cpu.kernels(t)
-    bad = np.ones(x.shape[0], np.uint8)
-    if w is not None and k.imatrix == cpu.WEIGHTED:
-        k.quantize_imatrix(x, np.ascontiguousarray(w, np.float32), out, bad)
-    else:
-        k.quantize(x, out, bad)
-    assert not bad.any()
-    return out
-
-
-def _dequantize(data, t, n):
-    out = np.empty((data.shape[0], n), np.float32)
-    cpu.kernels(t).dequantize(np.ascontiguousarray(data), out)
-    return out
-
-
-def _check(x, t, w=None):
-    """Bytes equal to ggml's, and dequantized floats bit-identical to ggml's dequantization of them."""
-    ours = _quantize(x, t, w)
-    ref = oracle.quantize(x, t, imatrix=w)
-    if not np.array_equal(ours, ref):
-        r, b = np.argwhere(ours != ref)[0]
-        ts = layout(t).type_size
-        raise AssertionError(f"{t.name}: row {r} block {b // ts} byte {b % ts}: ours {ours[r, b]} ggml {ref[r, b]}")
-    with np.errstate(invalid="ignore", over="ignore"):
-        want = oracle.dequantize(ref, t, x.shape[1])
-    got = _dequantize(ours, t, x.shape[1])
-    assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), f"{t.name}: dequantized floats differ"
-    return ours
+# ggml-differential helpers shared with the legacy types' tests
+_quantize, _dequantize, _check = test_legacy._quantize, test_legacy._dequantize, test_legacy._check
 
 
 def _bits(b):

@@ -28,7 +28,8 @@ IDS = [t.name for t in LEGACY]
 def _quantize(x, t, w=None):
     """Our bytes through the kernels directly (no API checks), as (rows, row_bytes)."""
     x = np.ascontiguousarray(x, np.float32)
-    out = np.empty((x.shape[0], x.shape[1] // 32 * layout(t).type_size), np.uint8)
+    lay = layout(t)
+    out = np.empty((x.shape[0], x.shape[1] // lay.block_size * lay.type_size), np.uint8)
     k = cpu.kernels(t)
     bad = np.ones(x.shape[0], np.uint8)
     if w is not None and k.imatrix == cpu.WEIGHTED:
@@ -57,6 +58,7 @@ def _check(x, t, w=None):
         want = oracle.dequantize(ref, t, x.shape[1])
     got = _dequantize(ours, t, x.shape[1])
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), f"{t.name}: dequantized floats differ"
+    return ours
 
 
 def _blocks(*blocks):

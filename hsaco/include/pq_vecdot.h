@@ -20,31 +20,26 @@
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-// N little-endian words from a 2-byte-aligned address: N + 1 aligned loads and a funnel shift.
-template <int N>
-PQ_INLINE void pq_ld_words_a2(const uint8_t* p, uint32_t (&out)[N]) {
+// N little-endian words from an address whose low bits in MISALIGN may be set (2: 2-byte aligned; 3: any, as
+// MXFP4's 17-byte blocks): N + 1 aligned loads and a funnel shift.
+template <int N, unsigned int MISALIGN>
+PQ_INLINE void pq_ld_words_shifted(const uint8_t* p, uint32_t (&out)[N]) {
     const uintptr_t a = (uintptr_t)p;
-    const uint8_t* base = p - (a & 2u);
-    const unsigned int sh = (unsigned int)(a & 2u) * 8u;
+    const uint8_t* base = p - (a & MISALIGN);
+    const unsigned int sh = (unsigned int)(a & MISALIGN) * 8u;
     uint32_t w[N + 1];
 #pragma unroll
     for (int i = 0; i <= N; ++i) w[i] = pq_ld_u32(base + 4 * i);
 #pragma unroll
     for (int i = 0; i < N; ++i) out[i] = (uint32_t)((((uint64_t)w[i + 1] << 32) | w[i]) >> sh);
 }
-
-// N little-endian words from an address of any alignment (MXFP4's 17-byte blocks): N + 1 aligned loads and a
-// funnel shift.
+template <int N>
+PQ_INLINE void pq_ld_words_a2(const uint8_t* p, uint32_t (&out)[N]) {
+    pq_ld_words_shifted<N, 2u>(p, out);
+}
 template <int N>
 PQ_INLINE void pq_ld_words_a1(const uint8_t* p, uint32_t (&out)[N]) {
-    const uintptr_t a = (uintptr_t)p;
-    const uint8_t* base = p - (a & 3u);
-    const unsigned int sh = (unsigned int)(a & 3u) * 8u;
-    uint32_t w[N + 1];
-#pragma unroll
-    for (int i = 0; i <= N; ++i) w[i] = pq_ld_u32(base + 4 * i);
-#pragma unroll
-    for (int i = 0; i < N; ++i) out[i] = (uint32_t)((((uint64_t)w[i + 1] << 32) | w[i]) >> sh);
+    pq_ld_words_shifted<N, 3u>(p, out);
 }
 
 // N words from a 4-byte-aligned address.
@@ -455,14 +450,21 @@ PQ_INLINE void pq_lut16_unit(const uint32_t (&v)[4], uint32_t t0, uint32_t t1, u
     for (int i = 0; i < 4; ++i) pq_lut16_nibbles(v[i], t0, t1, t2, t3, q[i], q[4 + i]);
 }
 
-// IQ4_NL: y = d * kvalues_iq4nl[q]. Unit = block.
-struct vdq_iq4_nl {
-    static constexpr int QK = 32, TS = 18;
+// A unit of 32 int8 table values times one float scale (the table types): its dot product.
+struct pq_vdq_table {
     static constexpr bool HALF_SUMS = false;
     struct unit {
         uint32_t q[8];
         float d;
     };
+    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
+        return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));
+    }
+};
+
+// IQ4_NL: y = d * kvalues_iq4nl[q]. Unit = block.
+struct vdq_iq4_nl : pq_vdq_table {
+    static constexpr int QK = 32, TS = 18;
     static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
         const uint8_t* b = row + TS * u;
         uint32_t v[4];
@@ -470,20 +472,12 @@ struct vdq_iq4_nl {
         pq_lut16_unit(v, PQ_KVALUES_IQ4NL, w.q);
         w.d = pq_fp16_to_fp32(pq_ld_u16(b));
     }
-    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
-        return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));
-    }
 };
 
 // IQ4_XS: unit s of a super-block is group s, y = d * (ls - 32) * kvalues_iq4nl[q] with the 6-bit ls of
 // dequantize_row_iq4_xs. |dot| <= 32 * 127 * 127, exact.
-struct vdq_iq4_xs {
+struct vdq_iq4_xs : pq_vdq_table {
     static constexpr int QK = 256, TS = 136;
-    static constexpr bool HALF_SUMS = false;
-    struct unit {
-        uint32_t q[8];
-        float d;
-    };
     static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
         const uint8_t* b = row + TS * (u >> 3);
         const int s = u & 7;
@@ -495,27 +489,16 @@ struct vdq_iq4_xs {
         const int ls = (int)(((sl >> (4 * (s & 1))) & 0xFu) | (((dh >> (16 + 2 * s)) & 3u) << 4));
         w.d = pq_fp16_to_fp32(dh & 0xFFFFu) * (float)(ls - 32);
     }
-    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
-        return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));
-    }
 };
 
 // MXFP4: y = kvalues_mxfp4[q] * 2^(e - 128) (doubled e2m1 values, halved E8M0 scale). Unit = block of 17 bytes.
-struct vdq_mxfp4 {
+struct vdq_mxfp4 : pq_vdq_table {
     static constexpr int QK = 32, TS = 17;
-    static constexpr bool HALF_SUMS = false;
-    struct unit {
-        uint32_t q[8];
-        float d;
-    };
     static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
         const uint8_t* b = row + TS * u;
         uint32_t v[4];
         pq_ld_words_a1<4>(b + 1, v);
         pq_lut16_unit(v, PQ_KVALUES_MXFP4, w.q);
         w.d = pq_e8m0_half_f32(pq_ld_u8(b));
-    }
-    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
-        return a.d * (w.d * (float)pq_dot8(w.q, a.q, 0));
     }
 };

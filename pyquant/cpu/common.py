@@ -176,3 +176,17 @@ def row_bad(x, r, bad):
         m |= np.int32((xb[j] & np.int32(0x7F800000)) == np.int32(0x7F800000))
     bad[r] = np.uint8(m)
     return m != np.int32(0)
+
+
+@njit(**JIT, inline="always")
+def put_half(o, r, pos, f):
+    """Store ``f`` rounded to fp16 (ggml's GGML_FP32_TO_FP16) little-endian at ``o[r, pos:pos + 2]``."""
+    h = fp32_to_fp16(f)
+    o[r, pos] = np.uint8(h & np.uint16(0xFF))
+    o[r, pos + 1] = np.uint8(h >> np.uint16(8))
+
+
+@njit(**JIT, inline="always")
+def get_half(data, r, pos):
+    """The fp16 at ``data[r, pos:pos + 2]`` (little-endian) as float32, exactly."""
+    return fp16_to_fp32(np.uint16(data[r, pos]) | (np.uint16(data[r, pos + 1]) << np.uint16(8)))

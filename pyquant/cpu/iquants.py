@@ -35,7 +35,7 @@ from numba import njit, prange
 
 from ..formats import layout
 from . import IGNORED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16, row_bad
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, put_half, row_bad
 from .search import GROUP_MAX_EPS, nearest_int
 
 QK = 32  # every sub-block here has 32 elements
@@ -56,18 +56,6 @@ def _offsets(qtype, *names):
 NL_B, NL_D, NL_QS = _offsets(T.IQ4_NL, "d", "qs")
 XS_B, XS_D, XS_SH, XS_SL, XS_QS = _offsets(T.IQ4_XS, "d", "scales_h", "scales_l", "qs")
 MX_B, MX_E, MX_QS = _offsets(T.MXFP4, "e", "qs")
-
-
-@njit(**JIT, inline="always")
-def _put_half(o, r, pos, f):
-    h = fp32_to_fp16(f)
-    o[r, pos] = np.uint8(h & np.uint16(0xFF))
-    o[r, pos + 1] = np.uint8(h >> np.uint16(8))
-
-
-@njit(**JIT, inline="always")
-def _get_half(data, r, pos):
-    return fp16_to_fp32(np.uint16(data[r, pos]) | (np.uint16(data[r, pos + 1]) << np.uint16(8)))
 
 
 # ----------------------------------------------------------------------------------------------- IQ4
@@ -180,7 +168,7 @@ def _quantize_iq4_nl(x, w, has_w, out, bad):
             sigma2 = _iq4_sigma2(xr, base, QK) if has_w else f32(0)
             _iq4_weights(xr, base, w, has_w, sigma2, weight)
             d = iq4_block_scale(xr, base, weight)
-            _put_half(out, r, p + NL_D, d)
+            put_half(out, r, p + NL_D, d)
             id = f32(1) / d if d != f32(0) else f32(0)
             _iq4_pack(xr, base, id, out, r, p + NL_QS)
 
@@ -220,7 +208,7 @@ def _quantize_iq4_xs(x, w, has_w, out, bad):
                     amax_scale = abs(s)
                     max_scale = s
             d = -max_scale / f32(32)  # -0.0 when every block is below GROUP_MAX_EPS: stored as the half 0x8000
-            _put_half(out, r, p + XS_D, d)
+            put_half(out, r, p + XS_D, d)
             id = f32(1) / d if d != f32(0) else f32(0)
             sh = np.uint32(0)
             for ib in range(QK_K // QK):
@@ -259,7 +247,7 @@ def dequantize_rows_iq4_nl(data, out):
         for ib in range(nb):
             p = ib * NL_B
             base = ib * QK
-            d = _get_half(data, r, p + NL_D)
+            d = get_half(data, r, p + NL_D)
             for j in range(QK // 2):
                 b = data[r, p + NL_QS + j]
                 out[r, base + j] = d * KVALUES_IQ4NL[b & np.uint8(0xF)]
@@ -273,7 +261,7 @@ def dequantize_rows_iq4_xs(data, out):
     for r in prange(out.shape[0]):
         for ibl in range(nb):
             p = ibl * XS_B
-            d = _get_half(data, r, p + XS_D)
+            d = get_half(data, r, p + XS_D)
             sh = np.int32(data[r, p + XS_SH]) | (np.int32(data[r, p + XS_SH + 1]) << np.int32(8))
             for ib in range(QK_K // QK):
                 lo = (np.int32(data[r, p + XS_SL + ib // 2]) >> np.int32(4 * (ib % 2))) & np.int32(0xF)

@@ -25,7 +25,7 @@ from numba import njit, prange
 
 from ..formats import layout
 from . import IGNORED, UNSUPPORTED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, bits_f32, f32, f32_bits, fp16_to_fp32, fp32_to_fp16, row_bad
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, put_half, row_bad
 from .kquants_b import NLANE, make_qx_quants_lanes
 from .search import make_qkx3_quants
 
@@ -89,18 +89,6 @@ def roundf_i8(v):
 def _qk(n, nb):
     """32, computed so that LLVM cannot see it (see the module docstring)."""
     return n // nb if nb > 0 else 0
-
-
-@njit(**JIT, inline="always")
-def _put_half(o, r, pos, f):
-    h = fp32_to_fp16(f)
-    o[r, pos] = np.uint8(h & np.uint16(0xFF))
-    o[r, pos + 1] = np.uint8(h >> np.uint16(8))
-
-
-@njit(**JIT, inline="always")
-def _get_half(data, r, pos):
-    return fp16_to_fp32(np.uint16(data[r, pos]) | (np.uint16(data[r, pos + 1]) << np.uint16(8)))
 
 
 @njit(**JIT, inline="always")
@@ -319,7 +307,7 @@ def quantize_rows_q4_0(x, out, bad):
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(id)
             ids[ib] = id
-            _put_half(out, r, ib * Q4_0_B + Q4_0_D, d)
+            put_half(out, r, ib * Q4_0_B + Q4_0_D, d)
         bad[r] = np.uint8(nonfinite)
         if nonfinite:
             continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
@@ -361,8 +349,8 @@ def quantize_rows_q4_1(x, out, bad):
             small &= _finite(d) & _finite(id)
             ids[ib] = id
             mins[ib] = mn
-            _put_half(out, r, ib * Q4_1_B + Q4_1_D, d)
-            _put_half(out, r, ib * Q4_1_B + Q4_1_M, mn)
+            put_half(out, r, ib * Q4_1_B + Q4_1_D, d)
+            put_half(out, r, ib * Q4_1_B + Q4_1_M, mn)
         bad[r] = np.uint8(nonfinite)
         if nonfinite:
             continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
@@ -404,7 +392,7 @@ def quantize_rows_q5_0(x, out, bad):
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(id)
             ids[ib] = id
-            _put_half(out, r, ib * Q5_0_B + Q5_0_D, d)
+            put_half(out, r, ib * Q5_0_B + Q5_0_D, d)
         bad[r] = np.uint8(nonfinite)
         if nonfinite:
             continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
@@ -449,8 +437,8 @@ def quantize_rows_q5_1(x, out, bad):
             small &= _finite(d) & _finite(id)
             ids[ib] = id
             mins[ib] = mn
-            _put_half(out, r, ib * Q5_1_B + Q5_1_D, d)
-            _put_half(out, r, ib * Q5_1_B + Q5_1_M, mn)
+            put_half(out, r, ib * Q5_1_B + Q5_1_D, d)
+            put_half(out, r, ib * Q5_1_B + Q5_1_M, mn)
         bad[r] = np.uint8(nonfinite)
         if nonfinite:
             continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
@@ -487,7 +475,7 @@ def quantize_rows_q8_0(x, out, bad):
             id = f32(1) / d if d != f32(0) else f32(0)
             small &= _finite(id)
             ids[ib] = id
-            _put_half(out, r, ib * Q8_0_B + Q8_0_D, d)
+            put_half(out, r, ib * Q8_0_B + Q8_0_D, d)
         bad[r] = np.uint8(nonfinite)
         if nonfinite:
             continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
@@ -508,7 +496,7 @@ def _levels_q8_1(x, r, out, ds, ids, nb, qk, conv):
             q = np.int32(np.int8(conv(x[r, base + j] * id)))
             out[r, p + j] = np.uint8(q & np.int32(0xFF))
             s = np.int32(s + q)
-        _put_half(out, r, ib * Q8_1_B + Q8_1_S, f32(s) * ds[ib])
+        put_half(out, r, ib * Q8_1_B + Q8_1_S, f32(s) * ds[ib])
 
 
 @njit(**PJIT)
@@ -530,7 +518,7 @@ def quantize_rows_q8_1(x, out, bad):
             small &= _finite(id)
             ids[ib] = id
             ds[ib] = d
-            _put_half(out, r, ib * Q8_1_B + Q8_1_D, d)
+            put_half(out, r, ib * Q8_1_B + Q8_1_D, d)
         bad[r] = np.uint8(nonfinite)
         if nonfinite:
             continue  # :mod:`pyquant.quant` raises, naming the row; its bytes are never seen
@@ -562,7 +550,7 @@ def quantize_rows_q4_0_imatrix(x, w, out, bad):
             p = ib * Q4_0_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qx_quants_lanes(QK, xr[base : base + QK], L, 8, weight, isc, slx, sl2)
-            _put_half(out, r, p + Q4_0_D, d)
+            put_half(out, r, p + Q4_0_D, d)
             for j in range(QK // 2):
                 out[r, p + Q4_0_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
 
@@ -585,8 +573,8 @@ def quantize_rows_q4_1_imatrix(x, w, out, bad):
             p = ib * Q4_1_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qkx3_quants(QK, 15, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
-            _put_half(out, r, p + Q4_1_D, d)
-            _put_half(out, r, p + Q4_1_M, -the_min[0])
+            put_half(out, r, p + Q4_1_D, d)
+            put_half(out, r, p + Q4_1_M, -the_min[0])
             for j in range(QK // 2):
                 out[r, p + Q4_1_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
 
@@ -610,7 +598,7 @@ def quantize_rows_q5_0_imatrix(x, w, out, bad):
             p = ib * Q5_0_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qx_quants_lanes(QK, xr[base : base + QK], L, 16, weight, isc, slx, sl2)
-            _put_half(out, r, p + Q5_0_D, d)
+            put_half(out, r, p + Q5_0_D, d)
             qh = np.uint32(0)
             for j in range(QK // 2):
                 q0 = np.int32(L[j]) & np.int32(0xFF)
@@ -638,8 +626,8 @@ def quantize_rows_q5_1_imatrix(x, w, out, bad):
             p = ib * Q5_1_B
             _block_weights(xr, base, w, sigma2, weight)
             d = make_qkx3_quants(QK, 31, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
-            _put_half(out, r, p + Q5_1_D, d)
-            _put_half(out, r, p + Q5_1_M, -the_min[0])
+            put_half(out, r, p + Q5_1_D, d)
+            put_half(out, r, p + Q5_1_M, -the_min[0])
             qh = np.uint32(0)
             for j in range(QK // 2):
                 q0 = np.int32(L[j])
@@ -662,7 +650,7 @@ def dequantize_rows_q4_0(data, out):
         for ib in range(nb):
             p = ib * Q4_0_B
             base = ib * QK
-            d = _get_half(data, r, p + Q4_0_D)
+            d = get_half(data, r, p + Q4_0_D)
             for j in range(qk // 2):
                 b = np.int32(data[r, p + Q4_0_QS + j])
                 out[r, base + j] = f32((b & np.int32(0x0F)) - np.int32(8)) * d
@@ -679,8 +667,8 @@ def dequantize_rows_q4_1(data, out):
         for ib in range(nb):
             p = ib * Q4_1_B
             base = ib * QK
-            d = _get_half(data, r, p + Q4_1_D)
-            m = _get_half(data, r, p + Q4_1_M)
+            d = get_half(data, r, p + Q4_1_D)
+            m = get_half(data, r, p + Q4_1_M)
             if _nonfinite_half(data, r, p + Q4_1_D) or _nonfinite_half(data, r, p + Q4_1_M):
                 for j in range(QK // 2):
                     b = np.int32(data[r, p + Q4_1_QS + j])
@@ -703,7 +691,7 @@ def dequantize_rows_q5_0(data, out):
         for ib in range(nb):
             p = ib * Q5_0_B
             base = ib * QK
-            d = _get_half(data, r, p + Q5_0_D)
+            d = get_half(data, r, p + Q5_0_D)
             qh = _get_u32(data, r, p + Q5_0_QH)
             for j in range(qk // 2):
                 b = np.uint32(data[r, p + Q5_0_QS + j])
@@ -723,8 +711,8 @@ def dequantize_rows_q5_1(data, out):
         for ib in range(nb):
             p = ib * Q5_1_B
             base = ib * QK
-            d = _get_half(data, r, p + Q5_1_D)
-            m = _get_half(data, r, p + Q5_1_M)
+            d = get_half(data, r, p + Q5_1_D)
+            m = get_half(data, r, p + Q5_1_M)
             qh = _get_u32(data, r, p + Q5_1_QH)
             if _nonfinite_half(data, r, p + Q5_1_D) or _nonfinite_half(data, r, p + Q5_1_M):
                 for j in range(QK // 2):
@@ -752,7 +740,7 @@ def dequantize_rows_q8_0(data, out):
         for ib in range(nb):
             p = ib * Q8_0_B
             base = ib * QK
-            d = _get_half(data, r, p + Q8_0_D)
+            d = get_half(data, r, p + Q8_0_D)
             for j in range(qk):
                 out[r, base + j] = f32(np.int8(data[r, p + Q8_0_QS + j])) * d
 
@@ -767,7 +755,7 @@ def dequantize_rows_q8_1(data, out):
         for ib in range(nb):
             p = ib * Q8_1_B
             base = ib * QK
-            d = _get_half(data, r, p + Q8_1_D)
+            d = get_half(data, r, p + Q8_1_D)
             for j in range(qk):
                 out[r, base + j] = f32(np.int8(data[r, p + Q8_1_QS + j])) * d
 
