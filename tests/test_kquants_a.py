@@ -63,7 +63,7 @@ def _check(qtype, x, w=None, what=""):
 def test_registered():
     for qtype, (q, qi, dq) in TYPES.items():
         k = cpu.kernels(qtype)
-        assert (k.quantize, k.quantize_imatrix, k.dequantize, k.imatrix) == (q, qi, dq, cpu.WEIGHTED)
+        assert (k.quantize.kernel, k.quantize_imatrix.kernel, k.dequantize.kernel, k.imatrix) == (q, qi, dq, cpu.WEIGHTED)
 
 
 @pytest.mark.parametrize("qtype", list(TYPES), ids=lambda t: t.name)
