@@ -29,6 +29,8 @@ fi
 # GGML_BUILD_ONLY=1: only build it (a call of its own; the build stays in /tmp while the machine is warm), so that
 # a following GGML=1 call times ggml first and then ours, with nothing compiling beside the timings.
 TBO=$(find /tmp/ggml-build -name test-backend-ops -type f -perm -u+x 2>/dev/null | head -1)
+# the MUL_MAT cases ggml times: our types (its names), the anchor shape, n = 1, 8, 512
+GGML_CASES='type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K|iq4_nl|iq4_xs|mxfp4),type_b=f32,m=4096,n=(1|8|512),k=14336,'
 if [ "${GGML_BUILD_ONLY:-0}" = 1 ]; then
   [ -n "$TBO" ] && { echo "ggml already built: $TBO"; exit 0; }
   cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
@@ -39,7 +41,7 @@ if [ "${GGML_BUILD_ONLY:-0}" = 1 ]; then
 fi
 if [ "${GGML:-0}" = 1 ] && [ -n "$TBO" ]; then
   timeout "${GGML_PERF_TIMEOUT:-150}" "$TBO" perf -o MUL_MAT -b CUDA0 \
-    -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K|iq4_nl|iq4_xs|mxfp4),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
+    -p "$GGML_CASES" \
     2>&1 | tee "$OUT/ggml-perf.log" | grep -E "MUL_MAT|Backend" | tail -40
 elif [ "${GGML:-0}" = 1 ] && [ -d .device/ggml ]; then
   ( cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
@@ -68,7 +70,7 @@ if [ -n "${GGML_PID:-}" ]; then
   TBO=$(find /tmp/ggml-build -name test-backend-ops -type f -perm -u+x | head -1)
   if [ -n "$TBO" ]; then
     timeout "${GGML_PERF_TIMEOUT:-150}" "$TBO" perf -o MUL_MAT -b CUDA0 \
-      -p 'type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K|iq4_nl|iq4_xs|mxfp4),type_b=f32,m=4096,n=(1|8|512),k=14336,' \
+      -p "$GGML_CASES" \
       2>&1 | tee "$OUT/ggml-perf.log" | grep -E "MUL_MAT|Backend" | tail -40
   fi
 fi
