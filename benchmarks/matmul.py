@@ -71,14 +71,22 @@ def random_weights(qtype, m: int, k: int, rng: np.random.Generator) -> np.ndarra
 
 
 class GraphTimer:
-    """Times work enqueued on a stream by capturing it into a CUDA graph and replaying it."""
+    """Times work enqueued on a stream by capturing it into a CUDA graph and replaying it.
 
-    def __init__(self, dev):
+    The graph holds ``calls`` back-to-back copies of the work, as ggml's test-backend-ops perf puts its op into one
+    graph n_runs times: the time per call then excludes the device's fixed cost of starting a graph (about 1-2 us
+    on an H100), which a call inside a model's graph does not pay either. ``calls = 0`` picks enough copies for a
+    graph of about ``graph_us`` (at most 64); ``calls = 1`` is one call per graph (sessions 1-4's figures).
+    """
+
+    def __init__(self, dev, calls: int = 0, graph_us: float = 400.0):
         from cuda.bindings import driver
 
         self.d = driver
         self.dev = dev
         self.stream = dev.stream()
+        self.calls = calls
+        self.graph_us = graph_us
 
     def _ok(self, r, what):
         err = r[0] if isinstance(r, tuple) else r
@@ -86,28 +94,49 @@ class GraphTimer:
             raise RuntimeError(f"{what}: {err}")
         return r[1] if isinstance(r, tuple) and len(r) > 1 else None
 
+    def _graph(self, enqueue, calls: int):
+        d, s = self.d, self.stream
+        self._ok(d.cuStreamBeginCapture(s.handle, d.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "capture")
+        try:
+            for _ in range(calls):
+                enqueue(s)
+        finally:
+            graph = self._ok(d.cuStreamEndCapture(s.handle), "end capture")
+        try:
+            return graph, self._ok(d.cuGraphInstantiate(graph, 0), "instantiate")
+        except Exception:
+            d.cuGraphDestroy(graph)
+            raise
+
+    def _replay_ms(self, gexec, reps: int) -> float:
+        s = self.stream
+        e0, e1 = self.dev.event(), self.dev.event()
+        e0.record(s)
+        for _ in range(reps):
+            self._ok(self.d.cuGraphLaunch(gexec, s.handle), "launch")
+        e1.record(s)
+        return e1.elapsed_ms(e0)
+
     def time_us(self, enqueue, target_ms: float = 3.0, batches: int = 7) -> float:
+        """Median over ``batches`` replay batches of the time per call of ``enqueue``, in microseconds."""
         d, s = self.d, self.stream
         enqueue(s)  # warm-up: module loads, scratch allocation, library handles
         s.synchronize()
-        self._ok(d.cuStreamBeginCapture(s.handle, d.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "capture")
-        enqueue(s)
-        graph = self._ok(d.cuStreamEndCapture(s.handle), "end capture")
-        gexec = self._ok(d.cuGraphInstantiate(graph, 0), "instantiate")
+        calls = self.calls
+        if calls <= 0:  # size the graph from one call's time
+            graph, gexec = self._graph(enqueue, 1)
+            try:
+                self._replay_ms(gexec, 1)
+                one_us = max(self._replay_ms(gexec, 3) * 1e3 / 3, 1.0)
+            finally:
+                d.cuGraphExecDestroy(gexec)
+                d.cuGraphDestroy(graph)
+            calls = int(min(64, max(1, self.graph_us / one_us)))
+        graph, gexec = self._graph(enqueue, calls)
         try:
-            e0, e1 = self.dev.event(), self.dev.event()
-            e0.record(s)
-            self._ok(d.cuGraphLaunch(gexec, s.handle), "launch")
-            e1.record(s)
-            one = max(e1.elapsed_ms(e0), 1e-3)
+            one = max(self._replay_ms(gexec, 1), 1e-3)
             reps = int(min(500, max(3, target_ms / one)))
-            times = []
-            for _ in range(batches):
-                e0.record(s)
-                for _ in range(reps):
-                    self._ok(d.cuGraphLaunch(gexec, s.handle), "launch")
-                e1.record(s)
-                times.append(e1.elapsed_ms(e0) * 1e3 / reps)
+            times = [self._replay_ms(gexec, reps) * 1e3 / (reps * calls) for _ in range(batches)]
             return statistics.median(times)
         finally:
             d.cuGraphExecDestroy(gexec)
@@ -164,6 +193,8 @@ def main() -> int:
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--ns", default=None, help="comma-separated batch sizes (default: all)")
     ap.add_argument("--shapes", default=None, help="comma-separated MxK shapes (default: all)")
+    ap.add_argument("--calls-per-graph", type=int, default=0, help="copies of the call in each timed CUDA graph "
+                    "(0: enough for ~400 us, as ggml's perf repeats its op in one graph; 1: one call per graph)")
     ap.add_argument("--retable", action="store_true", help="only rewrite OUT/matmul.md from OUT/matmul.json and "
                     "OUT/ggml-perf.log")
     args = ap.parse_args()
@@ -176,7 +207,7 @@ def main() -> int:
     dev = pyquant.device.get_device("gpu")
     print(f"device: {dev!r}, {dev.properties.multiprocessors} SMs, L2 {dev.properties.l2_cache_bytes >> 20} MiB",
           flush=True)
-    timer = GraphTimer(dev)
+    timer = GraphTimer(dev, calls=args.calls_per_graph)
     rng = np.random.default_rng(0)
     types = [t for t in SUPPORTED if t.name not in ("Q8_1", "Q8_K")]  # ggml has no matmul on these two
     if args.types:
@@ -259,15 +290,15 @@ def kernel_split(dev, timer, q, x, n, m, k) -> dict:
 
 
 def ggml_perf(path: Path) -> dict:
-    """{(TYPE, n): us} from test-backend-ops perf -o MUL_MAT output (m = 4096, k = 14336), if the file exists."""
+    """{(TYPE, m, k, n): us} from test-backend-ops perf -o MUL_MAT output, if the file exists."""
     import re
 
     got = {}
     if path.exists():
         for line in path.read_text(errors="replace").splitlines():
-            m = re.search(r"type_a=(\w+),type_b=f32,m=4096,n=(\d+),k=14336.*?([\d.]+) us/run", line)
-            if m:
-                got[(m.group(1).upper(), int(m.group(2)))] = float(m.group(3))
+            g = re.search(r"type_a=(\w+),type_b=f32,m=(\d+),n=(\d+),k=(\d+),.*?([\d.]+) us/run", line)
+            if g:
+                got[(g.group(1).upper(), int(g.group(2)), int(g.group(4)), int(g.group(3)))] = float(g.group(5))
     return got
 
 
@@ -277,7 +308,7 @@ def retable(out_dir: Path) -> None:
     d = json.loads((out_dir / "matmul.json").read_text())
     same_run = ggml_perf(out_dir / "ggml-perf.log")
     for r in d["rows"]:
-        g = same_run.get((r["type"], r["n"])) if (r["m"], r["k"]) == (4096, 14336) else None
+        g = same_run.get((r["type"], r["m"], r["k"], r["n"]))
         if g:
             r["ggml_us"], r["speedup_vs_ggml"] = g, g / r["us"]
     write_table(d["rows"], d["refs"], out_dir / "matmul.md", d["device"],

@@ -29,11 +29,19 @@ fi
 # GGML_BUILD_ONLY=1: only build it (a call of its own; the build stays in /tmp while the machine is warm), so that
 # a following GGML=1 call times ggml first and then ours, with nothing compiling beside the timings.
 TBO=$(find /tmp/ggml-build -name test-backend-ops -type f -perm -u+x 2>/dev/null | head -1)
-# the MUL_MAT cases ggml times: our types (its names), the anchor shape, n = 1, 8, 512
-GGML_CASES='type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K|iq4_nl|iq4_xs|mxfp4),type_b=f32,m=4096,n=(1|8|512),k=14336,'
+# the MUL_MAT cases ggml times: our types (its names), the anchor shape at n = 1, 8, 512, and 28672 x 8192 (weights
+# several times the H100's L2; a case that ggml_src_patch adds to the copy built here) at n = 1, 8
+GGML_CASES='type_a=(f16|bf16|q4_0|q4_1|q5_0|q5_1|q8_0|q2_K|q3_K|q4_K|q5_K|q6_K|iq4_nl|iq4_xs|mxfp4),type_b=f32,m=(4096,n=(1|8|512),k=14336|28672,n=(1|8),k=8192),'
+# ggml's source copied to /tmp, its perf list given the 28672 x 8192 mat-vec cases beside its 4096 x 14336 ones
+ggml_src_patch() {
+  rm -rf /tmp/ggml-src && cp -r .device/ggml /tmp/ggml-src \
+    && sed -i 's|^\( *\)test_cases.emplace_back(new test_mul_mat(type_a, type_b, 4096, bs, 14336, {1,  1}, {1, 1}));|&\n\1if (bs == 1 \|\| bs == 8) test_cases.emplace_back(new test_mul_mat(type_a, type_b, 28672, bs, 8192, {1, 1}, {1, 1}));|' \
+      /tmp/ggml-src/tests/test-backend-ops.cpp \
+    && grep -q 'type_b, 28672, bs, 8192' /tmp/ggml-src/tests/test-backend-ops.cpp
+}
 if [ "${GGML_BUILD_ONLY:-0}" = 1 ]; then
   [ -n "$TBO" ] && { echo "ggml already built: $TBO"; exit 0; }
-  cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+  ggml_src_patch && cmake -S /tmp/ggml-src -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_CUDA_FA=OFF -DGGML_CUDA_NCCL=OFF -DGGML_BUILD_TESTS=ON \
       -DGGML_BUILD_EXAMPLES=OFF > "$OUT/ggml-build.log" 2>&1 \
     && cmake --build /tmp/ggml-build --target test-backend-ops -j "$(nproc)" >> "$OUT/ggml-build.log" 2>&1
@@ -44,7 +52,7 @@ if [ "${GGML:-0}" = 1 ] && [ -n "$TBO" ]; then
     -p "$GGML_CASES" \
     2>&1 | tee "$OUT/ggml-perf.log" | grep -E "MUL_MAT|Backend" | tail -40
 elif [ "${GGML:-0}" = 1 ] && [ -d .device/ggml ]; then
-  ( cmake -S .device/ggml -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+  ( ggml_src_patch && cmake -S /tmp/ggml-src -B /tmp/ggml-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_CUDA_FA=OFF -DGGML_CUDA_NCCL=OFF -DGGML_BUILD_TESTS=ON \
       -DGGML_BUILD_EXAMPLES=OFF > "$OUT/ggml-build.log" 2>&1 \
     && nice cmake --build /tmp/ggml-build --target test-backend-ops -j 14 >> "$OUT/ggml-build.log" 2>&1; \
