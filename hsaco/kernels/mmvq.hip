@@ -186,7 +186,6 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     fetch(warp);
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
                          // weight loads are already in flight
-    pq_release_next();   // the next call's activation kernel may be scheduled (it waits for this grid to end)
     for (int64_t it = 0; it < iters; ++it) {
         const int64_t t = it * NWARPS + warp;
         if (it) __syncthreads();  // this warp's lanes are done with its previous tile
@@ -326,7 +325,6 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
     constexpr int STEPS = 64 / (8 * WF::SIZE) / NCOLS > 1 ? 64 / (8 * WF::SIZE) / NCOLS : 1;
     constexpr int STEP = 8 * W;
     pq_wait_previous();  // x comes from the conversion kernel before (overlapped launch)
-    pq_release_next();   // the next call's activation kernel may be scheduled (it waits for this grid to end)
     const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
     const int64_t row0 = (int64_t)blockIdx.x * RPW;
     const int64_t kp = (k + 511) / 512 * 512;  // a multiple of STEP: a step is wholly inside or outside

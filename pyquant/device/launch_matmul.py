@@ -18,7 +18,6 @@ the CPU's.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from ..formats import MATRIX_ROW_PADDING, SUPPORTED, QTypeLike, ggml_name, layout
@@ -243,9 +242,6 @@ def _x(dtype: str) -> str:
 # ---------------------------------------------------------------------------------------------- specs
 
 ACT_ARGS = ("ptr", "ptr", "i64", "i64", "i64", "i64")  # x, out, n (rows), k, x_row_stride (elements), kp
-# The activation kernels wait (pq_wait_previous) for the kernel before them before reading x, so they may be
-# launched to overlap it (its launch and the end of its grid); PYQUANT_PDL_ACT=0 launches them plainly (A/B).
-ACT_OVERLAP = os.environ.get("PYQUANT_PDL_ACT", "1") != "0"
 
 
 def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
@@ -259,8 +255,7 @@ def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
     threads = QUANTIZE_THREADS
     gx = -(-(kp // 4) // threads)
     gy = max(1, min(65535, int(n)))
-    return LaunchSpec(quantize_kernel_name(x_dtype, split), (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS,
-                      overlap=ACT_OVERLAP)
+    return LaunchSpec(quantize_kernel_name(x_dtype, split), (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS)
 
 
 def convert_spec(x_dtype: str, out: str, n: int, k: int) -> LaunchSpec:
@@ -268,8 +263,7 @@ def convert_spec(x_dtype: str, out: str, n: int, k: int) -> LaunchSpec:
     kp = padded(k)
     gx = -(-kp // (4 * CONVERT_THREADS))
     gy = max(1, min(65535, int(n)))
-    return LaunchSpec(convert_kernel_name(x_dtype, out), (gx, gy, 1), (CONVERT_THREADS, 1, 1), 0, ACT_ARGS,
-                      overlap=ACT_OVERLAP)
+    return LaunchSpec(convert_kernel_name(x_dtype, out), (gx, gy, 1), (CONVERT_THREADS, 1, 1), 0, ACT_ARGS)
 
 
 MMV_ARGS = ("ptr", "ptr", "ptr", "ptr", "i64", "i64", "i64", "i64", "i64")
