@@ -26,8 +26,9 @@ from numba import njit, prange
 from ..formats import layout
 from . import IGNORED, UNSUPPORTED, WEIGHTED, Kernels, register
 from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, put_half, row_bad
+from .kquants_a import NLANE as QKX_NLANE
+from .kquants_a import qkx_search
 from .kquants_b import NLANE, make_qx_quants_lanes
-from .search import make_qkx3_quants
 
 QK = 32  # every legacy type has 32-element blocks
 
@@ -565,16 +566,16 @@ def quantize_rows_q4_1_imatrix(x, w, out, bad):
         xr = x[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.uint8)
-        Laux = np.empty(QK, np.uint8)
-        the_min = np.empty(1, np.float32)
+        lanes = np.empty(8 * QKX_NLANE, np.float32)
         sigma2 = _sigma2(xr)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q4_1_B
             _block_weights(xr, base, w, sigma2, weight)
-            d = make_qkx3_quants(QK, 15, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
+            # make_qkx3_quants(QK, 15, x, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false), 8 steps side by side
+            d, the_min = qkx_search(QK, 15, xr, base, weight, L, 0, f32(-0.9), f32(0.05), 36, False, True, lanes)
             put_half(out, r, p + Q4_1_D, d)
-            put_half(out, r, p + Q4_1_M, -the_min[0])
+            put_half(out, r, p + Q4_1_M, -the_min)
             for j in range(QK // 2):
                 out[r, p + Q4_1_QS + j] = np.uint8((np.int32(L[j]) | (np.int32(L[j + QK // 2]) << np.int32(4))) & np.int32(0xFF))
 
@@ -618,16 +619,16 @@ def quantize_rows_q5_1_imatrix(x, w, out, bad):
         xr = x[r]
         weight = np.empty(QK, np.float32)
         L = np.empty(QK, np.uint8)
-        Laux = np.empty(QK, np.uint8)
-        the_min = np.empty(1, np.float32)
+        lanes = np.empty(8 * QKX_NLANE, np.float32)
         sigma2 = _sigma2(xr)
         for ib in range(nb):
             base = ib * QK
             p = ib * Q5_1_B
             _block_weights(xr, base, w, sigma2, weight)
-            d = make_qkx3_quants(QK, 31, xr[base : base + QK], weight, True, L, the_min, Laux, f32(-0.9), f32(0.05), 36, False)
+            # make_qkx3_quants(QK, 31, x, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false), 8 steps side by side
+            d, the_min = qkx_search(QK, 31, xr, base, weight, L, 0, f32(-0.9), f32(0.05), 36, False, True, lanes)
             put_half(out, r, p + Q5_1_D, d)
-            put_half(out, r, p + Q5_1_M, -the_min[0])
+            put_half(out, r, p + Q5_1_M, -the_min)
             qh = np.uint32(0)
             for j in range(QK // 2):
                 q0 = np.int32(L[j])
