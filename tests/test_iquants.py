@@ -191,6 +191,47 @@ def test_best_index_int8_ties_and_ends():
     assert [iquants.best_index_iq4nl(m) for m in mids] == list(range(1, 16))  # every tie takes the upper value
 
 
+
+def test_branch_free_level_matches_the_binary_search():
+    """iq4_level_value (the lane form: neighbours from comparison counts) picks C's value for every finite input,
+    including the table values, the midpoints (ties), the floats next to them, the ends and beyond."""
+    vals = [f32(v) for v in KV]
+    mids = [f32((a + b) / 2) for a, b in zip(KV[:-1], KV[1:], strict=True)]
+    near = [np.nextafter(m, f32(s)) for m in vals + mids for s in (-np.inf, np.inf)]
+    rng = np.random.default_rng(4)
+    xs = vals + mids + near + [f32(v) for v in (-1e30, 1e30, -200, 200, -127.5, 113.5, 0.0, -0.0, 1e-30, -1e-30)]
+    xs += list(rng.uniform(-140, 130, 5000).astype(np.float32))
+    for x in xs:
+        assert iquants.iq4_level_value(f32(x)) == KV[_best_index_int8_c(x)], x
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lane_scale_search_matches_the_literal_one(seed):
+    """iq4_block_scale (16 candidate scales side by side) returns the bits of the one-at-a-time search, on blocks
+    built to tie: levels landing on midpoints, repeated values, a dominant element of either sign, zero weights."""
+    rng = np.random.default_rng(seed)
+    lanes = np.empty(3 * iquants.NTRY_LANES, np.float32)
+    for trial in range(300):
+        kind = trial % 5
+        if kind == 0:
+            x = rng.standard_normal(32).astype(np.float32)
+        elif kind == 1:  # values on the grid and its midpoints, scaled
+            kv = np.asarray(KV, np.float32)
+            pts = np.concatenate([kv, (kv[:-1] + kv[1:]) / 2]).astype(np.float32)
+            x = (rng.choice(pts, 32) * f32(rng.uniform(0.01, 3))).astype(np.float32)
+        elif kind == 2:  # a few distinct values
+            x = rng.choice(rng.standard_normal(3).astype(np.float32), 32)
+        elif kind == 3:  # one dominant element, sign random
+            x = (rng.standard_normal(32) * 0.01).astype(np.float32)
+            x[rng.integers(32)] = f32(rng.choice([-1, 1]) * rng.uniform(1, 100))
+        else:
+            x = rng.standard_cauchy(32).astype(np.float32)
+        w = (x * x).astype(np.float32) if trial % 2 else rng.uniform(0, 2, 32).astype(np.float32)
+        w[rng.integers(32, size=4)] = 0
+        got = iquants.iq4_block_scale(x, 0, w, lanes)
+        want = iquants.iq4_block_scale_literal(x, 0, w)
+        assert np.float32(got).view(np.uint32) == np.float32(want).view(np.uint32), (trial, x, w)
+
 @pytest.mark.parametrize("t", [T.IQ4_NL, T.IQ4_XS], ids=["IQ4_NL", "IQ4_XS"])
 def test_iq4_zero_and_sub_eps_blocks(t):
     """Blocks below GROUP_MAX_EPS (1e-15) get scale 0 and level 8 (value 1, nearest to 0*x) everywhere; an

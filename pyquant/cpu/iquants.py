@@ -80,9 +80,91 @@ def best_index_iq4nl(x):
     return mu
 
 
+# The 16 candidate scales of quantize_row_iq4_nl_impl (the initial -max/values[0], then ntry = 7: itry = -7..7) run
+# side by side in vector lanes. A lane finds best_index_int8's level without a table lookup or a branch: with
+# c_i = (values[i] <= a) for i = 1..14 (the binary search's outcome as a count), the two neighbours are
+# values[ml] = values[0] + sum c_i (values[i] - values[i-1]) and values[mu] = values[1] + sum c_i (values[i+1] -
+# values[i]), sums of small integers and so exact in float32; the pick between them is C's own comparison.
+# Each lane adds its terms in C's order over the 32 elements, so every sum is the same float; the choice among
+# the candidates is then made in C's order. tests/test_iquants.py checks both against the literal forms.
+NTRY_LANES = 16
+
+
+@njit(**JIT, inline="always")
+def _iq4_neighbours(a):
+    """(values[ml], values[mu]) of best_index_int8's search for a finite ``a``, branch-free (written out:
+    a loop over the constants was left rolled and scalar)."""
+    c = f32(1.0) if f32(-104.0) <= a else f32(0.0)
+    lo = f32(-127.0) + c * f32(23.0)
+    hi = f32(-104.0) + c * f32(21.0)
+    c = f32(1.0) if f32(-83.0) <= a else f32(0.0)
+    lo += c * f32(21.0)
+    hi += c * f32(18.0)
+    c = f32(1.0) if f32(-65.0) <= a else f32(0.0)
+    lo += c * f32(18.0)
+    hi += c * f32(16.0)
+    c = f32(1.0) if f32(-49.0) <= a else f32(0.0)
+    lo += c * f32(16.0)
+    hi += c * f32(14.0)
+    c = f32(1.0) if f32(-35.0) <= a else f32(0.0)
+    lo += c * f32(14.0)
+    hi += c * f32(13.0)
+    c = f32(1.0) if f32(-22.0) <= a else f32(0.0)
+    lo += c * f32(13.0)
+    hi += c * f32(12.0)
+    c = f32(1.0) if f32(-10.0) <= a else f32(0.0)
+    lo += c * f32(12.0)
+    hi += c * f32(11.0)
+    c = f32(1.0) if f32(1.0) <= a else f32(0.0)
+    lo += c * f32(11.0)
+    hi += c * f32(12.0)
+    c = f32(1.0) if f32(13.0) <= a else f32(0.0)
+    lo += c * f32(12.0)
+    hi += c * f32(12.0)
+    c = f32(1.0) if f32(25.0) <= a else f32(0.0)
+    lo += c * f32(12.0)
+    hi += c * f32(13.0)
+    c = f32(1.0) if f32(38.0) <= a else f32(0.0)
+    lo += c * f32(13.0)
+    hi += c * f32(15.0)
+    c = f32(1.0) if f32(53.0) <= a else f32(0.0)
+    lo += c * f32(15.0)
+    hi += c * f32(16.0)
+    c = f32(1.0) if f32(69.0) <= a else f32(0.0)
+    lo += c * f32(16.0)
+    hi += c * f32(20.0)
+    c = f32(1.0) if f32(89.0) <= a else f32(0.0)
+    lo += c * f32(20.0)
+    hi += c * f32(24.0)
+    return lo, hi
+
+
+@njit(**JIT, inline="always")
+def iq4_level_value(a):
+    """values[best_index_int8(16, kvalues_iq4nl, a)] for a finite ``a`` (the upper neighbour on a tie)."""
+    lo, hi = _iq4_neighbours(a)
+    return lo if a - lo < hi - a else hi
+
+
+@njit(**JIT)
+def _iq4_sums_lanes(xr, base, weight, ids, sqx, sq2):
+    """For every candidate k: sqx[k] = sum_j w*q*x, sq2[k] = sum_j w*q*q with q the level of ids[k] * x[j]."""
+    for k in range(NTRY_LANES):
+        sqx[k] = f32(0)
+        sq2[k] = f32(0)
+    for j in range(QK):
+        v = xr[base + j]
+        w = weight[j]
+        for k in range(NTRY_LANES):
+            q = iq4_level_value(ids[k] * v)
+            sqx[k] = sqx[k] + w * q * v
+            sq2[k] = sq2[k] + w * q * q
+
+
 @njit(**JIT, inline="always")
 def _iq4_sums(xr, base, weight, id):
-    """One candidate scale of quantize_row_iq4_nl_impl: levels for ``id * x`` and their weighted sums."""
+    """One candidate scale of quantize_row_iq4_nl_impl: levels for ``id * x`` and their weighted sums (the
+    literal form, C's binary search and table; the tests' reference)."""
     sumqx = f32(0)
     sumq2 = f32(0)
     for j in range(QK):
@@ -94,10 +176,9 @@ def _iq4_sums(xr, base, weight, id):
     return sumqx, sumq2
 
 
-@njit(**JIT)
-def iq4_block_scale(xr, base, weight):
-    """The scale quantize_row_iq4_nl_impl (ntry = 7) picks for the 32 elements at ``xr[base:]``; 0 for a block
-    below GROUP_MAX_EPS (C's ``scales[ib] = 0``)."""
+@njit(**JIT, inline="always")
+def _iq4_block_max(xr, base):
+    """(amax, the element of largest magnitude, the first of equals) of the 32 elements at ``xr[base:]``."""
     amax = f32(0)
     mx = f32(0)
     for j in range(QK):
@@ -106,15 +187,46 @@ def iq4_block_scale(xr, base, weight):
         if ax > amax:
             amax = ax
             mx = v
+    return amax, mx
+
+
+@njit(**JIT)
+def iq4_block_scale(xr, base, weight, lanes):
+    """The scale quantize_row_iq4_nl_impl (ntry = 7) picks for the 32 elements at ``xr[base:]``; 0 for a block
+    below GROUP_MAX_EPS (C's ``scales[ib] = 0``). ``lanes``: float32 scratch of 3 * NTRY_LANES."""
+    amax, mx = _iq4_block_max(xr, base)
     if amax < GROUP_MAX_EPS:
         return f32(0)
+    ids = lanes[:NTRY_LANES]
+    sqx = lanes[NTRY_LANES:2 * NTRY_LANES]
+    sq2 = lanes[2 * NTRY_LANES:]
     d = -mx / f32(-127)  # -max/values[0]
+    ids[0] = f32(1) / d
+    for k in range(1, NTRY_LANES):
+        ids[k] = f32(k - 8 - 127) / mx  # itry = k - 8: (itry + values[0])/max, an int sum converted to float
+    _iq4_sums_lanes(xr, base, weight, ids, sqx, sq2)
+    d = sqx[0] / sq2[0] if sq2[0] > f32(0) else f32(0)
+    best = d * sqx[0]
+    for k in range(1, NTRY_LANES):
+        if sq2[k] > f32(0) and sqx[k] * sqx[k] > best * sq2[k]:
+            d = sqx[k] / sq2[k]
+            best = d * sqx[k]
+    return d
+
+
+@njit(**JIT)
+def iq4_block_scale_literal(xr, base, weight):
+    """iq4_block_scale one candidate at a time, as C runs it (the tests' reference for the lane form)."""
+    amax, mx = _iq4_block_max(xr, base)
+    if amax < GROUP_MAX_EPS:
+        return f32(0)
+    d = -mx / f32(-127)
     id = f32(1) / d
     sumqx, sumq2 = _iq4_sums(xr, base, weight, id)
     d = sumqx / sumq2 if sumq2 > f32(0) else f32(0)
     best = d * sumqx
     for itry in range(-7, 8):
-        id = f32(itry - 127) / mx  # (itry + values[0])/max: an int sum converted to float
+        id = f32(itry - 127) / mx
         sumqx, sumq2 = _iq4_sums(xr, base, weight, id)
         if sumq2 > f32(0) and sumqx * sumqx > best * sumq2:
             d = sumqx / sumq2
@@ -162,12 +274,13 @@ def _quantize_iq4_nl(x, w, has_w, out, bad):
             continue
         xr = x[r]
         weight = np.empty(QK, np.float32)
+        lanes = np.empty(3 * NTRY_LANES, np.float32)
         for ib in range(nb):
             base = ib * QK
             p = ib * NL_B
             sigma2 = _iq4_sigma2(xr, base, QK) if has_w else f32(0)
             _iq4_weights(xr, base, w, has_w, sigma2, weight)
-            d = iq4_block_scale(xr, base, weight)
+            d = iq4_block_scale(xr, base, weight, lanes)
             put_half(out, r, p + NL_D, d)
             id = f32(1) / d if d != f32(0) else f32(0)
             _iq4_pack(xr, base, id, out, r, p + NL_QS)
@@ -194,6 +307,7 @@ def _quantize_iq4_xs(x, w, has_w, out, bad):
         xr = x[r]
         weight = np.empty(QK, np.float32)
         scales = np.empty(QK_K // QK, np.float32)
+        lanes = np.empty(3 * NTRY_LANES, np.float32)
         for ibl in range(nb):
             sb = ibl * QK_K
             p = ibl * XS_B
@@ -202,7 +316,7 @@ def _quantize_iq4_xs(x, w, has_w, out, bad):
             amax_scale = f32(0)
             for ib in range(QK_K // QK):
                 _iq4_weights(xr, sb + ib * QK, w, has_w, sigma2, weight)
-                s = iq4_block_scale(xr, sb + ib * QK, weight)
+                s = iq4_block_scale(xr, sb + ib * QK, weight, lanes)
                 scales[ib] = s
                 if abs(s) > amax_scale:
                     amax_scale = abs(s)
