@@ -191,7 +191,6 @@ def test_best_index_int8_ties_and_ends():
     assert [iquants.best_index_iq4nl(m) for m in mids] == list(range(1, 16))  # every tie takes the upper value
 
 
-
 def test_branch_free_level_matches_the_binary_search():
     """iq4_level_value (the lane form: neighbours from comparison counts) picks C's value for every finite input,
     including the table values, the midpoints (ties), the floats next to them, the ends and beyond."""
@@ -231,6 +230,7 @@ def test_lane_scale_search_matches_the_literal_one(seed):
         got = iquants.iq4_block_scale(x, 0, w, lanes)
         want = iquants.iq4_block_scale_literal(x, 0, w)
         assert np.float32(got).view(np.uint32) == np.float32(want).view(np.uint32), (trial, x, w)
+
 
 @pytest.mark.parametrize("t", [T.IQ4_NL, T.IQ4_XS], ids=["IQ4_NL", "IQ4_XS"])
 def test_iq4_zero_and_sub_eps_blocks(t):

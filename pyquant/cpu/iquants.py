@@ -91,51 +91,32 @@ NTRY_LANES = 16
 
 
 @njit(**JIT, inline="always")
+def _iq4_step(a, i, lo, hi):
+    """Step i (1..14) of the neighbour sums: c_i = (values[i] <= a) times the table's differences."""
+    c = f32(1.0) if KVALUES_IQ4NL[i] <= a else f32(0.0)
+    return lo + c * (KVALUES_IQ4NL[i] - KVALUES_IQ4NL[i - 1]), hi + c * (KVALUES_IQ4NL[i + 1] - KVALUES_IQ4NL[i])
+
+
+@njit(**JIT, inline="always")
 def _iq4_neighbours(a):
-    """(values[ml], values[mu]) of best_index_int8's search for a finite ``a``, branch-free (written out:
-    a loop over the constants was left rolled and scalar)."""
-    c = f32(1.0) if f32(-104.0) <= a else f32(0.0)
-    lo = f32(-127.0) + c * f32(23.0)
-    hi = f32(-104.0) + c * f32(21.0)
-    c = f32(1.0) if f32(-83.0) <= a else f32(0.0)
-    lo += c * f32(21.0)
-    hi += c * f32(18.0)
-    c = f32(1.0) if f32(-65.0) <= a else f32(0.0)
-    lo += c * f32(18.0)
-    hi += c * f32(16.0)
-    c = f32(1.0) if f32(-49.0) <= a else f32(0.0)
-    lo += c * f32(16.0)
-    hi += c * f32(14.0)
-    c = f32(1.0) if f32(-35.0) <= a else f32(0.0)
-    lo += c * f32(14.0)
-    hi += c * f32(13.0)
-    c = f32(1.0) if f32(-22.0) <= a else f32(0.0)
-    lo += c * f32(13.0)
-    hi += c * f32(12.0)
-    c = f32(1.0) if f32(-10.0) <= a else f32(0.0)
-    lo += c * f32(12.0)
-    hi += c * f32(11.0)
-    c = f32(1.0) if f32(1.0) <= a else f32(0.0)
-    lo += c * f32(11.0)
-    hi += c * f32(12.0)
-    c = f32(1.0) if f32(13.0) <= a else f32(0.0)
-    lo += c * f32(12.0)
-    hi += c * f32(12.0)
-    c = f32(1.0) if f32(25.0) <= a else f32(0.0)
-    lo += c * f32(12.0)
-    hi += c * f32(13.0)
-    c = f32(1.0) if f32(38.0) <= a else f32(0.0)
-    lo += c * f32(13.0)
-    hi += c * f32(15.0)
-    c = f32(1.0) if f32(53.0) <= a else f32(0.0)
-    lo += c * f32(15.0)
-    hi += c * f32(16.0)
-    c = f32(1.0) if f32(69.0) <= a else f32(0.0)
-    lo += c * f32(16.0)
-    hi += c * f32(20.0)
-    c = f32(1.0) if f32(89.0) <= a else f32(0.0)
-    lo += c * f32(20.0)
-    hi += c * f32(24.0)
+    """(values[ml], values[mu]) of best_index_int8's search for a finite ``a``, branch-free. The 14 steps are
+    written out with constant indices: a loop over them (or numba.literal_unroll) stays scalar, 7x slower."""
+    lo = KVALUES_IQ4NL[0]
+    hi = KVALUES_IQ4NL[1]
+    lo, hi = _iq4_step(a, 1, lo, hi)
+    lo, hi = _iq4_step(a, 2, lo, hi)
+    lo, hi = _iq4_step(a, 3, lo, hi)
+    lo, hi = _iq4_step(a, 4, lo, hi)
+    lo, hi = _iq4_step(a, 5, lo, hi)
+    lo, hi = _iq4_step(a, 6, lo, hi)
+    lo, hi = _iq4_step(a, 7, lo, hi)
+    lo, hi = _iq4_step(a, 8, lo, hi)
+    lo, hi = _iq4_step(a, 9, lo, hi)
+    lo, hi = _iq4_step(a, 10, lo, hi)
+    lo, hi = _iq4_step(a, 11, lo, hi)
+    lo, hi = _iq4_step(a, 12, lo, hi)
+    lo, hi = _iq4_step(a, 13, lo, hi)
+    lo, hi = _iq4_step(a, 14, lo, hi)
     return lo, hi
 
 
