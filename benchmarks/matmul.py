@@ -341,19 +341,21 @@ def run_variants(dev, timer, directory, rng):
     cfgs = json.loads((vdir / "variants.json").read_text())
     results = []
     types = os.environ.get("VARIANT_TYPES", "Q4_0,Q4_1,Q5_0,Q5_1,Q8_0,Q5_K,IQ4_NL,MXFP4").split(",")
-    cases = [(t, 4096, 14336) for t in types] + [(t, 28672, 8192) for t in ("Q4_1", "Q8_0")]
+    big = [t for t in os.environ.get("VARIANT_BIG", "Q4_1,Q8_0").split(",") if t]
     ns = tuple(int(v) for v in os.environ.get("VARIANT_NS", "1").split(","))
+    big_ns = tuple(int(v) for v in os.environ.get("VARIANT_BIG_NS", "1").split(","))
+    cases = [(t, 4096, 14336, ns) for t in types] + [(t, 28672, 8192, big_ns) for t in big]
     weights = {}
     for name, cfg in cfgs.items():
         module = dev.backend.load_module((vdir / cfg["file"]).read_bytes(), "cubin")
-        for tname, m, k in cases:
+        for tname, m, k, case_ns in cases:
             t = pyquant.qtype_of(tname)
             if (tname, m, k) not in weights:
                 weights[(tname, m, k)] = pyquant.QTensor(random_weights(t, m, k, rng), t, (m, k)).to(dev)
             q = weights[(tname, m, k)]
             st = q._device
             kp = lm.padded_act(k) if layout(t).is_quantized else lm.padded(k)
-            for n in ns:
+            for n in case_ns:
                 x = dev.from_host(rng.standard_normal((n, k), dtype=np.float32))
                 out = dev.empty((n, m), "float32")
                 quantized = layout(t).is_quantized

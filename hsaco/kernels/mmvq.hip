@@ -135,7 +135,13 @@ PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst
     }
 }
 
-template <class T, int NCOLS, int NWARPS, int RPW, int UPL>
+// PQ_MMVQ_EARLY_FETCH: bit NC - 1 set = the NC-column kernel issues its next tile's loads before decoding (a
+// tuning knob for benchmarks/matmul_variants.py; the default keeps the loads after the last unit's decode)
+#ifndef PQ_MMVQ_EARLY_FETCH
+#define PQ_MMVQ_EARLY_FETCH 0
+#endif
+
+template <class T, int NCOLS, int NWARPS, int RPW, int UPL, bool EARLY>
 PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __restrict__ aq,
                              const uint32_t* __restrict__ ads, float* __restrict__ dst, int64_t m, int64_t k,
                              int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
@@ -197,6 +203,9 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
                 if (VPR % W == 0 || off < TB) pre[r][i].store(wtile + r * TB + off);
             }
         __syncthreads();
+        // EARLY: the next tile's loads go out as soon as this one is staged, in flight during all UPL units'
+        // decode and dot products (more live registers)
+        if (EARLY && it + 1 < iters) fetch(t + NWARPS);
 #pragma unroll
         for (int j = 0; j < UPL; ++j) {
             const int ul = lane + j * W;
@@ -209,7 +218,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             }
             // the next tile's loads go out once this tile's weights are in registers: they are in flight
             // during the dot products, and the decode's temporaries are dead by then
-            if (j == UPL - 1 && it + 1 < iters) fetch(t + NWARPS);
+            if (!EARLY && j == UPL - 1 && it + 1 < iters) fetch(t + NWARPS);
             if (live) {
                 const int ui = (int)u;
                 const int qoff = 1024 * (ui >> 5) + 16 * (ui & 31);
@@ -234,7 +243,8 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
         mul_mat_vec_##TYPE##_q8_1_c##NC(const void* __restrict__ w, const void* __restrict__ aq,                 \
                                         const void* __restrict__ ads, float* __restrict__ dst, int64_t m,        \
                                         int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {     \
-        mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW(TYPE, NC), PQ_MMVQ_UPL(TYPE, NC)>(                  \
+        mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW(TYPE, NC), PQ_MMVQ_UPL(TYPE, NC),           \
+                      ((PQ_MMVQ_EARLY_FETCH >> (NC - 1)) & 1) != 0>(                                             \
             (const uint8_t*)w, (const int8_t*)aq, (const uint32_t*)ads, dst, m, k, w_stride, a_stride,           \
             dst_stride);                                                                                         \
     }
