@@ -30,16 +30,16 @@ def _n1(nwarps: int, rpw: int, upl: int) -> dict:
 
 _BASE = _n1(1, 2, 4)  # the adopted NVIDIA table
 
+_TABLE_TYPES_EARLY = {"q3_K": 0, "q4_K": 0, "iq4_nl": 0xFF, "iq4_xs": 0xFF, "mxfp4": 0xFF}
+
 VARIANTS = {
-    # session 6: where the next tile's loads go out (after the last unit's decode, the adopted place, or as soon
-    # as the tile is staged: in flight during all of its units; bit n - 1 of `early` for the n-column kernel),
-    # and the exact float epilogue of the Q3_K/Q6_K dot products (no int-to-float conversion: PQ_EXACT_FLOAT_DOT)
+    # session 6: where the next tile's loads go out: after the last unit's decode (`base`, the table before this
+    # session) or as soon as the tile is staged (bit n - 1 of `early` for the n-column kernel; `early_by_type`
+    # per type). Run R timed early12/earlyall/w2u2early and an exact float epilogue of the Q3_K/Q6_K dot
+    # products (4-6 % slower: removed); `adopt` is the table run R chose, `early2` asks whether n = 2 gains.
     "base": _BASE,
-    "early12": dict(_BASE, early=0b11),
-    "earlyall": dict(_BASE, early=0xFF),
-    "flt": dict(_BASE, flt=1),
-    "early12flt": dict(_BASE, early=0b11, flt=1),
-    "w2u2early": dict(_n1(2, 2, 2), early=0b11),
+    "adopt": dict(_BASE, early=0b11111100, early_by_type=_TABLE_TYPES_EARLY),
+    "early2": dict(_BASE, early=0b11111110, early_by_type=_TABLE_TYPES_EARLY),
 }
 
 SOURCE = """#include "pq_port.h"
@@ -56,7 +56,7 @@ def defines(cfg: dict) -> list[str]:
                        ("frpw", "PQ_MMVF_RPW")):
         out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}", f"-DPQ_MMVQ_EARLY_FETCH={cfg.get('early', 0)}",
-                  f"-DPQ_EXACT_FLOAT_DOT={cfg.get('flt', 0)}"]
+                  *(f"-DPQ_MMVQ_EARLY_{t}={v}" for t, v in cfg.get("early_by_type", {}).items())]
 
 
 def build(name: str, cfg: dict, out: Path, arch: str) -> tuple[str, str]:

@@ -54,6 +54,12 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
+#define PQ_MMVQ_EARLY_FETCH 0xfc
+#define PQ_MMVQ_EARLY_q3_K 0x0
+#define PQ_MMVQ_EARLY_q4_K 0x0
+#define PQ_MMVQ_EARLY_iq4_nl 0xff
+#define PQ_MMVQ_EARLY_iq4_xs 0xff
+#define PQ_MMVQ_EARLY_mxfp4 0xff
 #elif defined(__GFX9__)  // cdna
 #define PQ_MATMUL_FAMILY "cdna"
 static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
@@ -94,6 +100,7 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVF_RPW_7 1
 #define PQ_MMVF_RPW_8 1
 #define PQ_MMV_COL_FENCE 2
+#define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
 #define PQ_MATMUL_FAMILY "rdna1"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
@@ -130,6 +137,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
+#define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX10__)  // rdna2
 #define PQ_MATMUL_FAMILY "rdna2"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
@@ -166,6 +174,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
+#define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX11__)  // rdna3
 #define PQ_MATMUL_FAMILY "rdna3"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
@@ -202,6 +211,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
+#define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX12__)  // rdna4
 #define PQ_MATMUL_FAMILY "rdna4"
 static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
@@ -238,6 +248,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
+#define PQ_MMVQ_EARLY_FETCH 0x0
 #else
 #error "pq_matmul.h: no tuning for this architecture family"
 #endif
@@ -335,6 +346,56 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_mxfp4
 #define PQ_MMVQ_UPL_MAX_mxfp4 8
 #endif
+// early fetch bits of TYPE: the family's, unless the family gives the type its own
+#ifndef PQ_MMVQ_EARLY_FETCH
+#define PQ_MMVQ_EARLY_FETCH 0
+#endif
+#ifndef PQ_MMVQ_EARLY_q4_0
+#define PQ_MMVQ_EARLY_q4_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q4_1
+#define PQ_MMVQ_EARLY_q4_1 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q5_0
+#define PQ_MMVQ_EARLY_q5_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q5_1
+#define PQ_MMVQ_EARLY_q5_1 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q8_0
+#define PQ_MMVQ_EARLY_q8_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q8_1
+#define PQ_MMVQ_EARLY_q8_1 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q2_K
+#define PQ_MMVQ_EARLY_q2_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q3_K
+#define PQ_MMVQ_EARLY_q3_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q4_K
+#define PQ_MMVQ_EARLY_q4_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q5_K
+#define PQ_MMVQ_EARLY_q5_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q6_K
+#define PQ_MMVQ_EARLY_q6_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_q8_K
+#define PQ_MMVQ_EARLY_q8_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_iq4_nl
+#define PQ_MMVQ_EARLY_iq4_nl PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_iq4_xs
+#define PQ_MMVQ_EARLY_iq4_xs PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_EARLY_mxfp4
+#define PQ_MMVQ_EARLY_mxfp4 PQ_MMVQ_EARLY_FETCH
+#endif
+#define PQ_MMVQ_EARLY(TYPE, NC) (((PQ_MMVQ_EARLY_##TYPE) >> ((NC) - 1)) & 1)
 #define PQ_MMVQ_RPW(TYPE, NC) \
     (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)
 #define PQ_MMVQ_UPL(TYPE, NC) \

@@ -90,25 +90,6 @@ PQ_INLINE int pq_dot4(const uint32_t (&w)[8], const uint32_t (&a)[8], int first)
     return c;
 }
 
-// PQ_EXACT_FLOAT_DOT: the 16-element dot product of pq_dot4 as a float, exactly, without an int-to-float
-// conversion: the dp4a chain starts from the bits of 1.5 * 2**23, whose unit in the last place is 1, so for a
-// sum s with |s| < 2**22 the chain's result read as a float is 1.5 * 2**23 + s exactly; one subtraction leaves s.
-// (The units using it have |s| <= 16 * 32 * 127 = 65024.)
-#ifndef PQ_EXACT_FLOAT_DOT
-#define PQ_EXACT_FLOAT_DOT 0
-#endif
-PQ_INLINE float pq_dot4_f(const uint32_t (&w)[8], const uint32_t (&a)[8], int first) {
-    int c = 0x4B400000;  // 12582912.0f
-#pragma unroll
-    for (int i = 0; i < 4; ++i) c = pq_dp4a((int)w[first + i], (int)a[first + i], c);
-    return pq_bits_f32((uint32_t)c) - 12582912.0f;
-}
-// sc0 * s0 + sc1 * s1 for the two halves of a unit, as the float of the exact integer: every product and the
-// sum are integers under 2**24 (|sc| <= 128), so the float operations round nothing.
-PQ_INLINE float pq_dot4x2_scaled_f(const uint32_t (&w)[8], const uint32_t (&a)[8], float sc0, float sc1) {
-    return fmaf(sc0, pq_dot4_f(w, a, 0), sc1 * pq_dot4_f(w, a, 4));
-}
-
 // ggml's get_scale_min_k4 for scale index j in 0..7 on the 12 packed bytes held as words s0, s1, s2 (shifts
 // and selects only: a run-time index into a register array would put it in scratch memory).
 PQ_INLINE void pq_k4_scale_min(int j, uint32_t s0, uint32_t s1, uint32_t s2, int& sc, int& m) {
@@ -346,12 +327,8 @@ struct vdq_q3_K {
         w.d = pq_fp16_to_fp32(pq_ld_u16(b + 108));
     }
     static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
-#if PQ_EXACT_FLOAT_DOT
-        return a.d * (w.d * pq_dot4x2_scaled_f(w.q, a.q, (float)w.sc0, (float)w.sc1));
-#else
         const int i = w.sc0 * pq_dot4(w.q, a.q, 0) + w.sc1 * pq_dot4(w.q, a.q, 4);
         return a.d * (w.d * (float)i);
-#endif
     }
 };
 
@@ -441,12 +418,8 @@ struct vdq_q6_K {
         w.d = pq_fp16_to_fp32(pq_ld_u16(b + 208));
     }
     static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
-#if PQ_EXACT_FLOAT_DOT
-        return a.d * (w.d * pq_dot4x2_scaled_f(w.q, a.q, (float)w.sc0, (float)w.sc1));
-#else
         const int i = w.sc0 * pq_dot4(w.q, a.q, 0) + w.sc1 * pq_dot4(w.q, a.q, 4);
         return a.d * (w.d * (float)i);
-#endif
     }
 };
 

@@ -135,12 +135,8 @@ PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst
     }
 }
 
-// PQ_MMVQ_EARLY_FETCH: bit NC - 1 set = the NC-column kernel issues its next tile's loads before decoding (a
-// tuning knob for benchmarks/matmul_variants.py; the default keeps the loads after the last unit's decode)
-#ifndef PQ_MMVQ_EARLY_FETCH
-#define PQ_MMVQ_EARLY_FETCH 0
-#endif
-
+// EARLY (pq_matmul.h's PQ_MMVQ_EARLY(TYPE, NC)): the next tile's loads go out as soon as a tile is staged,
+// else after the last unit's decode (fewer live registers while decoding).
 template <class T, int NCOLS, int NWARPS, int RPW, int UPL, bool EARLY>
 PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __restrict__ aq,
                              const uint32_t* __restrict__ ads, float* __restrict__ dst, int64_t m, int64_t k,
@@ -244,7 +240,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
                                         const void* __restrict__ ads, float* __restrict__ dst, int64_t m,        \
                                         int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {     \
         mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW(TYPE, NC), PQ_MMVQ_UPL(TYPE, NC),           \
-                      ((PQ_MMVQ_EARLY_FETCH >> (NC - 1)) & 1) != 0>(                                             \
+                      PQ_MMVQ_EARLY(TYPE, NC) != 0>(                                                             \
             (const uint8_t*)w, (const int8_t*)aq, (const uint32_t*)ads, dst, m, k, w_stride, a_stride,           \
             dst_stride);                                                                                         \
     }

@@ -60,6 +60,12 @@ class MatVecTune:
     #: a compiler fence between groups of this many columns in the mat-vec's column loop (0: none): stops the
     #: compiler from hoisting every column's activation loads at once where that exceeds the register budget
     col_fence: int = 0
+    #: bit ``ncols - 1`` set: the ncols kernel issues its next tile's loads as soon as the current tile is staged
+    #: (in flight during all of its units' decode and dot products; more live registers), else after the last
+    #: unit's decode
+    early_fetch: int = 0
+    #: per weight type (ggml name), its own early_fetch bits
+    early_fetch_by_type: tuple[tuple[str, int], ...] = ()
 
     def rows(self, qtype: QTypeLike, ncols: int) -> int:
         """Rows per warp of type ``qtype`` at ``ncols`` columns."""
@@ -81,9 +87,15 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     # on); 4 rows per block spill at n >= 4. Session 2 run D, after the 16-byte staging: 1 warp per block with
     # 4 units per lane at n = 1 and 2 at n = 2 beats that by up to 15 % (Q5_K n = 1 19.2 -> 16.4 us, Q4_K
     # 28672x8192 54.1 -> 51.3 us) except Q8_0 (+4 % at n = 1, +10 % at n = 8); Q8_K keeps 2 units (4 spill).
+    # Session 6 (run R, A/B in one call): the next tile's loads issued as soon as a tile is staged ("early")
+    # make n = 8 2-9 % faster for every type but Q3_K and Q4_K (even; Q4_K c8 spills with it: off for both),
+    # and n = 1 3.5-4.5 % faster for the table types (IQ4_NL, IQ4_XS, MXFP4: their lookups are the most work
+    # per byte); at n = 1 it costs the other types 1-11 % (registers: Q3_K/Q6_K spill) and stays off there.
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
-                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2)),
+                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2), early_fetch=0b11111100,
+                         early_fetch_by_type=(("q3_K", 0), ("q4_K", 0), ("iq4_nl", 0xFF), ("iq4_xs", 0xFF),
+                                              ("mxfp4", 0xFF))),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
     # VGPRs of 4 waves per SIMD hold one row's accumulators only.
@@ -167,6 +179,8 @@ def header() -> str:
         out += [f"#define PQ_MMVQ_UPL_MAX_{t} {v}" for t, v in tune.max_units_per_lane]
         out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(tune.f_rows_per_warp, 1)]
         out.append(f"#define PQ_MMV_COL_FENCE {tune.col_fence}")
+        out.append(f"#define PQ_MMVQ_EARLY_FETCH {tune.early_fetch:#x}")
+        out += [f"#define PQ_MMVQ_EARLY_{t} {v:#x}" for t, v in tune.early_fetch_by_type]
     out.append("#else")
     out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
     out.append("#endif")
@@ -180,6 +194,16 @@ def header() -> str:
             out.append(f"#ifndef PQ_MMVQ_{what}_MAX_{g}")
             out.append(f"#define PQ_MMVQ_{what}_MAX_{g} {MAX_NCOLS}")
             out.append("#endif")
+    out.append("// early fetch bits of TYPE: the family's, unless the family gives the type its own")
+    out.append("#ifndef PQ_MMVQ_EARLY_FETCH")
+    out.append("#define PQ_MMVQ_EARLY_FETCH 0")
+    out.append("#endif")
+    for t in MMVQ_TYPES:
+        g = ggml_name(t)
+        out.append(f"#ifndef PQ_MMVQ_EARLY_{g}")
+        out.append(f"#define PQ_MMVQ_EARLY_{g} PQ_MMVQ_EARLY_FETCH")
+        out.append("#endif")
+    out.append("#define PQ_MMVQ_EARLY(TYPE, NC) (((PQ_MMVQ_EARLY_##TYPE) >> ((NC) - 1)) & 1)")
     out.append("#define PQ_MMVQ_RPW(TYPE, NC) \\")
     out.append("    (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)")
     out.append("#define PQ_MMVQ_UPL(TYPE, NC) \\")
