@@ -54,7 +54,8 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMV_COL_FENCE 0
-#define PQ_MMVQ_EARLY_FETCH 0xfc
+#define PQ_MMVQ_EARLY_FETCH 0xfe
+#define PQ_MMVQ_EARLY_q8_0 0xfc
 #define PQ_MMVQ_EARLY_q3_K 0x0
 #define PQ_MMVQ_EARLY_q4_K 0x0
 #define PQ_MMVQ_EARLY_iq4_nl 0xff

@@ -87,15 +87,16 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     # on); 4 rows per block spill at n >= 4. Session 2 run D, after the 16-byte staging: 1 warp per block with
     # 4 units per lane at n = 1 and 2 at n = 2 beats that by up to 15 % (Q5_K n = 1 19.2 -> 16.4 us, Q4_K
     # 28672x8192 54.1 -> 51.3 us) except Q8_0 (+4 % at n = 1, +10 % at n = 8); Q8_K keeps 2 units (4 spill).
-    # Session 6 (run R, A/B in one call): the next tile's loads issued as soon as a tile is staged ("early")
-    # make n = 8 2-9 % faster for every type but Q3_K and Q4_K (even; Q4_K c8 spills with it: off for both),
-    # and n = 1 3.5-4.5 % faster for the table types (IQ4_NL, IQ4_XS, MXFP4: their lookups are the most work
-    # per byte); at n = 1 it costs the other types 1-11 % (registers: Q3_K/Q6_K spill) and stays off there.
+    # Session 6 (runs R and S, A/B in one call each): the next tile's loads issued as soon as a tile is staged
+    # ("early") make n = 3..8 2-10 % faster for every type but Q3_K and Q4_K (even; Q4_K c8 spills with it:
+    # off for both), n = 2 2-7 % faster but Q8_0 (5 % slower), and n = 1 3-4 % faster for the table types
+    # (IQ4_NL, IQ4_XS, MXFP4: their lookups are the most work per byte); at n = 1 it costs the other types
+    # 1-11 % (registers: Q3_K/Q6_K spill) and stays off there.
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
-                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2), early_fetch=0b11111100,
-                         early_fetch_by_type=(("q3_K", 0), ("q4_K", 0), ("iq4_nl", 0xFF), ("iq4_xs", 0xFF),
-                                              ("mxfp4", 0xFF))),
+                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2), early_fetch=0b11111110,
+                         early_fetch_by_type=(("q8_0", 0b11111100), ("q3_K", 0), ("q4_K", 0), ("iq4_nl", 0xFF),
+                                              ("iq4_xs", 0xFF), ("mxfp4", 0xFF))),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
     # VGPRs of 4 waves per SIMD hold one row's accumulators only.
