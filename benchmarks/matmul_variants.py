@@ -30,16 +30,19 @@ def _n1(nwarps: int, rpw: int, upl: int) -> dict:
 
 _BASE = _n1(1, 2, 4)  # the adopted NVIDIA table
 
-_TABLE_TYPES_EARLY = {"q3_K": 0, "q4_K": 0, "iq4_nl": 0xFF, "iq4_xs": 0xFF, "mxfp4": 0xFF}
+# the adopted early-fetch bits (pyquant/device/launch_matmul.py, NVIDIA)
+_EARLY = dict(early=0b11111110, early_by_type={"q8_0": 0b11111100, "q3_K": 0, "q4_K": 0, "iq4_nl": 0xFF,
+                                               "iq4_xs": 0xFF, "mxfp4": 0xFF})
 
 VARIANTS = {
-    # session 6: where the next tile's loads go out: after the last unit's decode (`base`, the table before this
-    # session) or as soon as the tile is staged (bit n - 1 of `early` for the n-column kernel; `early_by_type`
-    # per type). Run R timed early12/earlyall/w2u2early and an exact float epilogue of the Q3_K/Q6_K dot
-    # products (4-6 % slower: removed); `adopt` is the table run R chose, `early2` asks whether n = 2 gains.
-    "base": _BASE,
-    "adopt": dict(_BASE, early=0b11111100, early_by_type=_TABLE_TYPES_EARLY),
-    "early2": dict(_BASE, early=0b11111110, early_by_type=_TABLE_TYPES_EARLY),
+    # session 6, run U: the n = 1 geometry for the types still under issue 4's n = 1 criteria (IQ4_XS and MXFP4
+    # under 85 % of copy on 28672x8192; Q4_1, Q5_0, Q5_1, Q8_0, IQ4_XS under 1.15x ggml on 4096x14336) with the
+    # adopted early fetch: 4 rows per warp (each activation unit loaded once for 4 rows) at 2 or 1 units per
+    # lane (8 units per lane, twice the bytes in flight, spills for them). (Runs R and S timed where the loads go out and an
+    # exact float epilogue of the Q3_K/Q6_K dot products, 4-6 % slower: removed.)
+    "base": dict(_BASE, **_EARLY),
+    "r4u2": dict(_n1(1, 4, 2), **_EARLY),
+    "r4u1": dict(_n1(1, 4, 1), **_EARLY),
 }
 
 SOURCE = """#include "pq_port.h"
