@@ -7,7 +7,7 @@ from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
 from . import IGNORED, Kernels, register
-from .common import PJIT, bf16_to_fp32, bits_f32, f32_bits, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16, nonfinite, row_bad
+from .common import PJIT, bits_f32, f32_bits, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16, nonfinite, row_bad
 
 
 @njit(**PJIT)
@@ -71,9 +71,13 @@ def quantize_rows_bf16(x, out, bad):
 
 @njit(**PJIT)
 def dequantize_rows_bf16(data, out):
+    """Each row's bytes read as uint16 (little-endian hosts, as the format) and widened into the float bits:
+    one vector shift per 8 values (assembling every value from its two bytes ran at 0.9x ggml)."""
     for r in prange(out.shape[0]):
-        for i in range(out.shape[1]):
-            out[r, i] = bf16_to_fp32(np.uint16(data[r, 2 * i]) | (np.uint16(data[r, 2 * i + 1]) << np.uint16(8)))
+        h = data[r].view(np.uint16)
+        y = out[r].view(np.uint32)
+        for i in range(y.shape[0]):
+            y[i] = np.uint32(h[i]) << np.uint32(16)
 
 
 register(T.F32, Kernels(quantize_rows_f32, dequantize_rows_f32, imatrix=IGNORED))
