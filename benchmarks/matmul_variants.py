@@ -35,12 +35,15 @@ _EARLY = dict(early=0b11111110, early_by_type={"q8_0": 0b11111100, "q3_K": 0, "q
                                                "iq4_xs": 0xFF, "mxfp4": 0xFF})
 
 VARIANTS = {
-    # session 6, run V: the table types' 16-byte table held in 4 registers made opaque once per kernel
-    # (PQ_TABLE_IN_REGS=1), against the constants that nvcc rematerializes before every permute. (Runs R-U timed
-    # where the tile loads go out, an exact float epilogue of the Q3_K/Q6_K dot products (4-6 % slower: removed)
-    # and 4 rows per warp at n = 1 (slower beyond the L2).)
-    "base": dict(_BASE, tabreg=0, **_EARLY),
-    "tabreg": dict(_BASE, tabreg=1, **_EARLY),
+    # session 6, run U: the n = 1 geometry for the types still under issue 4's n = 1 criteria (IQ4_XS and MXFP4
+    # under 85 % of copy on 28672x8192; Q4_1, Q5_0, Q5_1, Q8_0, IQ4_XS under 1.15x ggml on 4096x14336) with the
+    # adopted early fetch: 4 rows per warp (each activation unit loaded once for 4 rows) at 2 or 1 units per
+    # lane (8 units per lane, twice the bytes in flight, spills for them): both slower beyond the L2. Runs R-T
+    # timed where the tile loads go out (adopted) and an exact float epilogue of the Q3_K/Q6_K dot products
+    # (4-6 % slower: removed); run V the table types' table kept in registers (1-8 % slower: removed).
+    "base": dict(_BASE, **_EARLY),
+    "r4u2": dict(_n1(1, 4, 2), **_EARLY),
+    "r4u1": dict(_n1(1, 4, 1), **_EARLY),
 }
 
 SOURCE = """#include "pq_port.h"
@@ -57,7 +60,6 @@ def defines(cfg: dict) -> list[str]:
                        ("frpw", "PQ_MMVF_RPW")):
         out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}", f"-DPQ_MMVQ_EARLY_FETCH={cfg.get('early', 0)}",
-                  f"-DPQ_TABLE_IN_REGS={cfg.get('tabreg', 1)}",
                   *(f"-DPQ_MMVQ_EARLY_{t}={v}" for t, v in cfg.get("early_by_type", {}).items())]
 
 

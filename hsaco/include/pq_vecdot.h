@@ -450,17 +450,6 @@ PQ_INLINE void pq_lut16_unit(const uint32_t (&v)[4], uint32_t t0, uint32_t t1, u
     for (int i = 0; i < 4; ++i) pq_lut16_nibbles(v[i], t0, t1, t2, t3, q[i], q[4 + i]);
 }
 
-// The 16 bytes of a type's table as 4 words. PQ_TABLE_IN_REGS: the mat-vec kernel reads them from shared memory
-// after each barrier, so they stay in registers; as constants, nvcc moves a word from a uniform register into a
-// register before every permute (PRMT takes only one of its two data words as an immediate): ~18 moves per unit
-// and row in the one-column kernel.
-#ifndef PQ_TABLE_IN_REGS
-#define PQ_TABLE_IN_REGS 1
-#endif
-struct pq_table4 {
-    uint32_t t0, t1, t2, t3;
-};
-
 // A unit of 32 int8 table values times one float scale (the table types): its dot product.
 struct pq_vdq_table {
     static constexpr bool HALF_SUMS = false;
@@ -476,14 +465,11 @@ struct pq_vdq_table {
 // IQ4_NL: y = d * kvalues_iq4nl[q]. Unit = block.
 struct vdq_iq4_nl : pq_vdq_table {
     static constexpr int QK = 32, TS = 18;
-    static PQ_INLINE pq_table4 table() {
-        return {PQ_KVALUES_IQ4NL};
-    }
-    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w, const pq_table4& t) {
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
         const uint8_t* b = row + TS * u;
         uint32_t v[4];
         pq_ld_words_a2<4>(b + 2, v);
-        pq_lut16_unit(v, t.t0, t.t1, t.t2, t.t3, w.q);
+        pq_lut16_unit(v, PQ_KVALUES_IQ4NL, w.q);
         w.d = pq_fp16_to_fp32(pq_ld_u16(b));
     }
 };
@@ -492,15 +478,12 @@ struct vdq_iq4_nl : pq_vdq_table {
 // dequantize_row_iq4_xs. |dot| <= 32 * 127 * 127, exact.
 struct vdq_iq4_xs : pq_vdq_table {
     static constexpr int QK = 256, TS = 136;
-    static PQ_INLINE pq_table4 table() {
-        return {PQ_KVALUES_IQ4NL};
-    }
-    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w, const pq_table4& t) {
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
         const uint8_t* b = row + TS * (u >> 3);
         const int s = u & 7;
         uint32_t v[4];
         pq_ld_words_a4<4>(b + 8 + 16 * s, v);
-        pq_lut16_unit(v, t.t0, t.t1, t.t2, t.t3, w.q);
+        pq_lut16_unit(v, PQ_KVALUES_IQ4NL, w.q);
         const uint32_t dh = pq_ld_u32(b);  // d, scales_h
         const uint32_t sl = pq_ld_u8(b + 4 + (s >> 1));
         const int ls = (int)(((sl >> (4 * (s & 1))) & 0xFu) | (((dh >> (16 + 2 * s)) & 3u) << 4));
@@ -511,47 +494,11 @@ struct vdq_iq4_xs : pq_vdq_table {
 // MXFP4: y = kvalues_mxfp4[q] * 2^(e - 128) (doubled e2m1 values, halved E8M0 scale). Unit = block of 17 bytes.
 struct vdq_mxfp4 : pq_vdq_table {
     static constexpr int QK = 32, TS = 17;
-    static PQ_INLINE pq_table4 table() {
-        return {PQ_KVALUES_MXFP4};
-    }
-    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w, const pq_table4& t) {
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
         const uint8_t* b = row + TS * u;
         uint32_t v[4];
         pq_ld_words_a1<4>(b + 1, v);
-        pq_lut16_unit(v, t.t0, t.t1, t.t2, t.t3, w.q);
+        pq_lut16_unit(v, PQ_KVALUES_MXFP4, w.q);
         w.d = pq_e8m0_half_f32(pq_ld_u8(b));
-    }
-};
-
-// ---------------------------------------------------------------------------------------------- decoder
-
-// What a kernel calls to decode units of type T: T::decode, given T's table where T has one (TABLE; the kernel
-// gives the decoder the table words through load(), from shared memory, where PQ_TABLE_IN_REGS).
-template <class...>
-using pq_void_t = void;
-template <class T, class = void>
-struct pq_decoder {
-    static constexpr bool TABLE = false;
-    static PQ_INLINE pq_table4 table() {
-        return {0u, 0u, 0u, 0u};
-    }
-    PQ_INLINE void load(const pq_table4&) {}
-    PQ_INLINE void operator()(const uint8_t* row, int u, typename T::unit& w) const {
-        T::decode(row, u, w);
-    }
-};
-template <class T>
-struct pq_decoder<T, pq_void_t<decltype(T::table())>> {
-    static constexpr bool TABLE = true;
-    pq_table4 tab = T::table();
-    static PQ_INLINE pq_table4 table() {
-        return T::table();
-    }
-    PQ_INLINE void load(const pq_table4& t) {  // volatile: the compiler would fold the loads back into constants
-        const volatile uint32_t* v = &t.t0;
-        tab = {v[0], v[1], v[2], v[3]};
-    }
-    PQ_INLINE void operator()(const uint8_t* row, int u, typename T::unit& w) const {
-        T::decode(row, u, w, tab);
     }
 };

@@ -184,10 +184,6 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     for (int r = 0; r < RPW; ++r)
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
-    pq_decoder<T> decode;
-    constexpr bool TABLE_SMEM = pq_decoder<T>::TABLE && PQ_TABLE_IN_REGS;
-    __shared__ pq_table4 table;  // the type's table (TABLE_SMEM): read after each barrier, kept in registers
-    if (TABLE_SMEM && tid == 0) table = pq_decoder<T>::table();
 
     fetch(warp);
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
@@ -203,7 +199,6 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
                 if (VPR % W == 0 || off < TB) pre[r][i].store(wtile + r * TB + off);
             }
         __syncthreads();
-        if (TABLE_SMEM) decode.load(table);
         // EARLY: the next tile's loads go out as soon as this one is staged, in flight during all UPL units'
         // decode and dot products (more live registers)
         if (EARLY && it + 1 < iters) fetch(t + NWARPS);
@@ -215,7 +210,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             typename T::unit wu[RPW];
             if (live) {
 #pragma unroll
-                for (int r = 0; r < RPW; ++r) decode(wtile + r * TB, ul, wu[r]);
+                for (int r = 0; r < RPW; ++r) T::decode(wtile + r * TB, ul, wu[r]);
             }
             // the next tile's loads go out once this tile's weights are in registers: they are in flight
             // during the dot products, and the decode's temporaries are dead by then
