@@ -71,13 +71,14 @@ def quantize_rows_bf16(x, out, bad):
 
 @njit(**PJIT)
 def dequantize_rows_bf16(data, out):
-    """Each row's bytes read as uint16 (little-endian hosts, as the format) and widened into the float bits:
-    one vector shift per 8 values (assembling every value from its two bytes ran at 0.9x ggml)."""
-    for r in prange(out.shape[0]):
-        h = data[r].view(np.uint16)
-        y = out[r].view(np.uint32)
-        for i in range(y.shape[0]):
-            y[i] = np.uint32(h[i]) << np.uint32(16)
+    """The bytes read as uint16 (little-endian hosts, as the format) and widened into the float bits, one vector
+    shift per 8 values; the views are taken once for the whole array (a view per row costs ~15 % on 384-wide
+    rows)."""
+    h = data.view(np.uint16)
+    y = out.view(np.uint32)
+    for r in prange(y.shape[0]):
+        for i in range(y.shape[1]):
+            y[r, i] = np.uint32(h[r, i]) << np.uint32(16)
 
 
 register(T.F32, Kernels(quantize_rows_f32, dequantize_rows_f32, imatrix=IGNORED))
