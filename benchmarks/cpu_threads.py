@@ -7,8 +7,9 @@ taken in different minutes can differ by more than the scaling itself. Here ever
 with one thread and once with all, back to back (the order alternating between rounds), through pyquant's
 registry (its dynamic row chunks), on a rows x 4096 Gaussian matrix; the ratio of the medians is the speed-up.
 Three references are timed the same way in every round: ``fill`` and ``copy`` (parallel loops writing a float32
-array of the dequantize output's size, from a constant or from the input: memory bandwidth) and ``alu`` (a parallel loop of dependent float operations per row,
-no memory traffic: what the vCPUs give to pure computation in that moment).
+array of the dequantize output's size, from a constant or from the input: memory bandwidth) and ``alu`` (a
+parallel loop of dependent float operations per row, no memory traffic: what the vCPUs give to pure computation
+in that moment).
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ def main() -> None:
     numba.set_num_threads(nmax)
     lines = [f"Two threads over one, every kernel timed call by call in turn (`python benchmarks/cpu_threads.py "
              f"--rows {args.rows} --rounds {args.rounds}`; {nmax} threads, rows x 4096 Gaussian, medians). "
-             "`fill`, `copy`: parallel writes of the dequantize output's size (memory bandwidth); `alu`: dependent float "
-             "operations, no memory (the vCPUs' computation).", "",
+             "`fill`, `copy`: parallel writes of the dequantize output's size (memory bandwidth); `alu`: dependent "
+             "float operations, no memory (the vCPUs' computation).", "",
              f"| type | op | 1 thread ms | {nmax} threads ms | x |", "|---|---|---|---|---|"]
     for (name, op), t in times.items():
         a, b = statistics.median(t[1]), statistics.median(t[nmax])

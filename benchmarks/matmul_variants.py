@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from pyquant.device import launch_matmul as lm  # noqa: E402
 
 # rpw / frpw: rows per block (every warp of the block holds them; the nwarps warps split the row length)
 _REST = dict(nwarps=[1] * 7, rpw=[2] * 7, upl=[2, 1, 1, 1, 1, 1, 1])  # the adopted NVIDIA table from 2 columns on
@@ -30,9 +32,9 @@ def _n1(nwarps: int, rpw: int, upl: int) -> dict:
 
 _BASE = _n1(1, 2, 4)  # the adopted NVIDIA table
 
-# the adopted early-fetch bits (pyquant/device/launch_matmul.py, NVIDIA)
-_EARLY = dict(early=0b11111110, early_by_type={"q8_0": 0b11111100, "q3_K": 0, "q4_K": 0, "iq4_nl": 0xFF,
-                                               "iq4_xs": 0xFF, "mxfp4": 0xFF})
+# the adopted early-fetch bits, read from the NVIDIA row of the tuning table
+_EARLY = dict(early=lm.MATVEC_TUNING["nvidia"].early_fetch,
+              early_by_type=dict(lm.MATVEC_TUNING["nvidia"].early_fetch_by_type))
 
 VARIANTS = {
     # session 6, run U: the n = 1 geometry for the types still under issue 4's n = 1 criteria (IQ4_XS and MXFP4

@@ -256,12 +256,18 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif  // PQ_MMVQ_NWARPS_1
 
 // rows per warp and units per lane of TYPE at NC columns: the family's values, capped per type where the
-// family says so
+// family says so; early fetch bits of TYPE: the family's, unless the family gives the type its own
+#ifndef PQ_MMVQ_EARLY_FETCH
+#define PQ_MMVQ_EARLY_FETCH 0
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_0
 #define PQ_MMVQ_RPW_MAX_q4_0 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_q4_0
 #define PQ_MMVQ_UPL_MAX_q4_0 8
+#endif
+#ifndef PQ_MMVQ_EARLY_q4_0
+#define PQ_MMVQ_EARLY_q4_0 PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_1
 #define PQ_MMVQ_RPW_MAX_q4_1 8
@@ -269,11 +275,17 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_q4_1
 #define PQ_MMVQ_UPL_MAX_q4_1 8
 #endif
+#ifndef PQ_MMVQ_EARLY_q4_1
+#define PQ_MMVQ_EARLY_q4_1 PQ_MMVQ_EARLY_FETCH
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_0
 #define PQ_MMVQ_RPW_MAX_q5_0 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_q5_0
 #define PQ_MMVQ_UPL_MAX_q5_0 8
+#endif
+#ifndef PQ_MMVQ_EARLY_q5_0
+#define PQ_MMVQ_EARLY_q5_0 PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_1
 #define PQ_MMVQ_RPW_MAX_q5_1 8
@@ -281,11 +293,17 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_q5_1
 #define PQ_MMVQ_UPL_MAX_q5_1 8
 #endif
+#ifndef PQ_MMVQ_EARLY_q5_1
+#define PQ_MMVQ_EARLY_q5_1 PQ_MMVQ_EARLY_FETCH
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_0
 #define PQ_MMVQ_RPW_MAX_q8_0 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_q8_0
 #define PQ_MMVQ_UPL_MAX_q8_0 8
+#endif
+#ifndef PQ_MMVQ_EARLY_q8_0
+#define PQ_MMVQ_EARLY_q8_0 PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_1
 #define PQ_MMVQ_RPW_MAX_q8_1 8
@@ -293,11 +311,17 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_q8_1
 #define PQ_MMVQ_UPL_MAX_q8_1 8
 #endif
+#ifndef PQ_MMVQ_EARLY_q8_1
+#define PQ_MMVQ_EARLY_q8_1 PQ_MMVQ_EARLY_FETCH
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q2_K
 #define PQ_MMVQ_RPW_MAX_q2_K 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_q2_K
 #define PQ_MMVQ_UPL_MAX_q2_K 8
+#endif
+#ifndef PQ_MMVQ_EARLY_q2_K
+#define PQ_MMVQ_EARLY_q2_K PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q3_K
 #define PQ_MMVQ_RPW_MAX_q3_K 8
@@ -305,11 +329,17 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_q3_K
 #define PQ_MMVQ_UPL_MAX_q3_K 8
 #endif
+#ifndef PQ_MMVQ_EARLY_q3_K
+#define PQ_MMVQ_EARLY_q3_K PQ_MMVQ_EARLY_FETCH
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_K
 #define PQ_MMVQ_RPW_MAX_q4_K 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_q4_K
 #define PQ_MMVQ_UPL_MAX_q4_K 8
+#endif
+#ifndef PQ_MMVQ_EARLY_q4_K
+#define PQ_MMVQ_EARLY_q4_K PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_K
 #define PQ_MMVQ_RPW_MAX_q5_K 8
@@ -317,11 +347,17 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_q5_K
 #define PQ_MMVQ_UPL_MAX_q5_K 8
 #endif
+#ifndef PQ_MMVQ_EARLY_q5_K
+#define PQ_MMVQ_EARLY_q5_K PQ_MMVQ_EARLY_FETCH
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q6_K
 #define PQ_MMVQ_RPW_MAX_q6_K 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_q6_K
 #define PQ_MMVQ_UPL_MAX_q6_K 8
+#endif
+#ifndef PQ_MMVQ_EARLY_q6_K
+#define PQ_MMVQ_EARLY_q6_K PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_K
 #define PQ_MMVQ_RPW_MAX_q8_K 8
@@ -329,11 +365,17 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_q8_K
 #define PQ_MMVQ_UPL_MAX_q8_K 8
 #endif
+#ifndef PQ_MMVQ_EARLY_q8_K
+#define PQ_MMVQ_EARLY_q8_K PQ_MMVQ_EARLY_FETCH
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_iq4_nl
 #define PQ_MMVQ_RPW_MAX_iq4_nl 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_iq4_nl
 #define PQ_MMVQ_UPL_MAX_iq4_nl 8
+#endif
+#ifndef PQ_MMVQ_EARLY_iq4_nl
+#define PQ_MMVQ_EARLY_iq4_nl PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_iq4_xs
 #define PQ_MMVQ_RPW_MAX_iq4_xs 8
@@ -341,57 +383,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_UPL_MAX_iq4_xs
 #define PQ_MMVQ_UPL_MAX_iq4_xs 8
 #endif
+#ifndef PQ_MMVQ_EARLY_iq4_xs
+#define PQ_MMVQ_EARLY_iq4_xs PQ_MMVQ_EARLY_FETCH
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_mxfp4
 #define PQ_MMVQ_RPW_MAX_mxfp4 8
 #endif
 #ifndef PQ_MMVQ_UPL_MAX_mxfp4
 #define PQ_MMVQ_UPL_MAX_mxfp4 8
-#endif
-// early fetch bits of TYPE: the family's, unless the family gives the type its own
-#ifndef PQ_MMVQ_EARLY_FETCH
-#define PQ_MMVQ_EARLY_FETCH 0
-#endif
-#ifndef PQ_MMVQ_EARLY_q4_0
-#define PQ_MMVQ_EARLY_q4_0 PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q4_1
-#define PQ_MMVQ_EARLY_q4_1 PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q5_0
-#define PQ_MMVQ_EARLY_q5_0 PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q5_1
-#define PQ_MMVQ_EARLY_q5_1 PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q8_0
-#define PQ_MMVQ_EARLY_q8_0 PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q8_1
-#define PQ_MMVQ_EARLY_q8_1 PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q2_K
-#define PQ_MMVQ_EARLY_q2_K PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q3_K
-#define PQ_MMVQ_EARLY_q3_K PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q4_K
-#define PQ_MMVQ_EARLY_q4_K PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q5_K
-#define PQ_MMVQ_EARLY_q5_K PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q6_K
-#define PQ_MMVQ_EARLY_q6_K PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_q8_K
-#define PQ_MMVQ_EARLY_q8_K PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_iq4_nl
-#define PQ_MMVQ_EARLY_iq4_nl PQ_MMVQ_EARLY_FETCH
-#endif
-#ifndef PQ_MMVQ_EARLY_iq4_xs
-#define PQ_MMVQ_EARLY_iq4_xs PQ_MMVQ_EARLY_FETCH
 #endif
 #ifndef PQ_MMVQ_EARLY_mxfp4
 #define PQ_MMVQ_EARLY_mxfp4 PQ_MMVQ_EARLY_FETCH

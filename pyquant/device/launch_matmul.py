@@ -188,22 +188,14 @@ def header() -> str:
     out.append("#endif  // PQ_MMVQ_NWARPS_1")
     out.append("")
     out.append("// rows per warp and units per lane of TYPE at NC columns: the family's values, capped per type where the")
-    out.append("// family says so")
+    out.append("// family says so; early fetch bits of TYPE: the family's, unless the family gives the type its own")
+    defaults = [("PQ_MMVQ_EARLY_FETCH", "0")]
     for t in MMVQ_TYPES:
         g = ggml_name(t)
-        for what in ("RPW", "UPL"):
-            out.append(f"#ifndef PQ_MMVQ_{what}_MAX_{g}")
-            out.append(f"#define PQ_MMVQ_{what}_MAX_{g} {MAX_NCOLS}")
-            out.append("#endif")
-    out.append("// early fetch bits of TYPE: the family's, unless the family gives the type its own")
-    out.append("#ifndef PQ_MMVQ_EARLY_FETCH")
-    out.append("#define PQ_MMVQ_EARLY_FETCH 0")
-    out.append("#endif")
-    for t in MMVQ_TYPES:
-        g = ggml_name(t)
-        out.append(f"#ifndef PQ_MMVQ_EARLY_{g}")
-        out.append(f"#define PQ_MMVQ_EARLY_{g} PQ_MMVQ_EARLY_FETCH")
-        out.append("#endif")
+        defaults += [(f"PQ_MMVQ_RPW_MAX_{g}", str(MAX_NCOLS)), (f"PQ_MMVQ_UPL_MAX_{g}", str(MAX_NCOLS)),
+                     (f"PQ_MMVQ_EARLY_{g}", "PQ_MMVQ_EARLY_FETCH")]
+    for name, value in defaults:
+        out += [f"#ifndef {name}", f"#define {name} {value}", "#endif"]
     out.append("#define PQ_MMVQ_EARLY(TYPE, NC) (((PQ_MMVQ_EARLY_##TYPE) >> ((NC) - 1)) & 1)")
     out.append("#define PQ_MMVQ_RPW(TYPE, NC) \\")
     out.append("    (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)")
