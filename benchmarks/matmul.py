@@ -345,7 +345,7 @@ def run_variants(dev, timer, directory, rng):
     ns = tuple(int(v) for v in os.environ.get("VARIANT_NS", "1").split(","))
     big_ns = tuple(int(v) for v in os.environ.get("VARIANT_BIG_NS", "1").split(","))
     cases = [(t, 4096, 14336, ns) for t in types] + [(t, 28672, 8192, big_ns) for t in big]
-    weights = {}
+    weights, first = {}, {}
     for name, cfg in cfgs.items():
         module = dev.backend.load_module((vdir / cfg["file"]).read_bytes(), "cubin")
         for tname, m, k, case_ns in cases:
@@ -356,7 +356,8 @@ def run_variants(dev, timer, directory, rng):
             st = q._device
             kp = lm.padded_act(k) if layout(t).is_quantized else lm.padded(k)
             for n in case_ns:
-                x = dev.from_host(rng.standard_normal((n, k), dtype=np.float32))
+                # the same x for every variant: each output is compared with the first variant's
+                x = dev.from_host(np.random.default_rng((m, k, n)).standard_normal((n, k), dtype=np.float32))
                 out = dev.empty((n, m), "float32")
                 quantized = layout(t).is_quantized
                 if quantized:
@@ -384,10 +385,15 @@ def run_variants(dev, timer, directory, rng):
 
                 us = timer.time_us(enqueue)
                 wbytes = m * row_bytes(t, k)
+                # a wrong variant must not pass for a fast one: its output against the first variant's (another
+                # geometry sums in another order: ~1e-6 apart)
+                y = out.cpu().astype(np.float64)
+                y0 = first.setdefault((tname, m, k, n), y)
+                dev_rel = float(np.abs(y - y0).max() / max(np.abs(y0).max(), 1e-30))
                 results.append({"variant": name, "type": tname, "m": m, "k": k, "n": n, "us": us,
-                                "weight_GBps": wbytes / (us * 1e-6) / 1e9})
-                print(f"variant {name:8s} {tname:5s} {m}x{k} n={n}: {us:8.2f} us {wbytes / us / 1e3:7.0f} GB/s",
-                      flush=True)
+                                "weight_GBps": wbytes / (us * 1e-6) / 1e9, "rel_diff_to_first": dev_rel})
+                print(f"variant {name:8s} {tname:5s} {m}x{k} n={n}: {us:8.2f} us {wbytes / us / 1e3:7.0f} GB/s"
+                      f"{'' if dev_rel < 1e-4 else f'  WRONG: {dev_rel:.2e} from the first variant'}", flush=True)
         dev.backend.unload_module(module)
     return results
 

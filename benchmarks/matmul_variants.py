@@ -44,8 +44,13 @@ VARIANTS = {
     # timed where the tile loads go out (adopted) and an exact float epilogue of the Q3_K/Q6_K dot products
     # (4-6 % slower: removed); run V the table types' table kept in registers (1-8 % slower: removed).
     "base": dict(_BASE, **_EARLY),
-    "r4u2": dict(_n1(1, 4, 2), **_EARLY),
-    "r4u1": dict(_n1(1, 4, 1), **_EARLY),
+    # session 7, run W: tiles through a shared-memory ring filled by cp.async (2-8 stages, up to 13 KiB a warp;
+    # the code is in benchmarks/NOTES.md's account only): slower at n = 1 for every type but Q8_0, 3-23 % slower
+    # from 2 columns on. Run X: 24 or 32 warps an SM, rotated tile order, the float mat-vec's geometry. Run Y:
+    # the one-column kernel with 24 warps an SM and 2 units per lane (o24u2), rotated (rot), both (o24u2r).
+    "o24u2": dict(_BASE, **_EARLY, n1=(24, 2, 0)),
+    "rot": dict(_BASE, **_EARLY, n1=(16, 4, 1)),
+    "o24u2r": dict(_BASE, **_EARLY, n1=(24, 2, 1)),
 }
 
 SOURCE = """#include "pq_port.h"
@@ -61,6 +66,9 @@ def defines(cfg: dict) -> list[str]:
     for key, macro in (("nwarps", "PQ_MMVQ_NWARPS"), ("rpw", "PQ_MMVQ_RPW"), ("upl", "PQ_MMVQ_UPL"),
                        ("frpw", "PQ_MMVF_RPW")):
         out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
+    if "n1" in cfg:  # every type's one-column kernel: (warps resident per SM, units per lane, rotate)
+        warps, upl, rot = cfg["n1"]
+        out += [f"-DPQ_MMVQ_N1_RESIDENT=({warps}*32)", f"-DPQ_MMVQ_N1_UPL={upl}", f"-DPQ_MMVQ_N1_ROTATE={rot}"]
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}", f"-DPQ_MMVQ_EARLY_FETCH={cfg.get('early', 0)}",
                   *(f"-DPQ_MMVQ_EARLY_{t}={v}" for t, v in cfg.get("early_by_type", {}).items())]
 

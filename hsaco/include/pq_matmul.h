@@ -61,6 +61,32 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_EARLY_iq4_nl 0xff
 #define PQ_MMVQ_EARLY_iq4_xs 0xff
 #define PQ_MMVQ_EARLY_mxfp4 0xff
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ == 900
+#define PQ_MMVQ_N1_RESIDENT_q4_0 (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_UPL_q4_0 2
+#define PQ_MMVQ_N1_ROTATE_q4_0 1
+#define PQ_MMVQ_N1_RESIDENT_q4_1 (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_UPL_q4_1 2
+#define PQ_MMVQ_N1_ROTATE_q4_1 1
+#define PQ_MMVQ_N1_RESIDENT_q5_1 (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_UPL_q5_1 2
+#define PQ_MMVQ_N1_ROTATE_q5_1 1
+#define PQ_MMVQ_N1_RESIDENT_q4_K (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_UPL_q4_K 2
+#define PQ_MMVQ_N1_ROTATE_q4_K 1
+#define PQ_MMVQ_N1_RESIDENT_q6_K (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_UPL_q6_K 2
+#define PQ_MMVQ_N1_ROTATE_q6_K 1
+#define PQ_MMVQ_N1_RESIDENT_iq4_xs (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_UPL_iq4_xs 2
+#define PQ_MMVQ_N1_ROTATE_iq4_xs 0
+#define PQ_MMVQ_N1_RESIDENT_q8_0 PQ_MATMUL_RESIDENT
+#define PQ_MMVQ_N1_UPL_q8_0 4
+#define PQ_MMVQ_N1_ROTATE_q8_0 1
+#define PQ_MMVQ_N1_RESIDENT_q5_K PQ_MATMUL_RESIDENT
+#define PQ_MMVQ_N1_UPL_q5_K 4
+#define PQ_MMVQ_N1_ROTATE_q5_K 1
+#endif
 #elif defined(__GFX9__)  // cdna
 #define PQ_MATMUL_FAMILY "cdna"
 static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
@@ -260,6 +286,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_FETCH
 #define PQ_MMVQ_EARLY_FETCH 0
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT
+#define PQ_MMVQ_N1_RESIDENT PQ_MATMUL_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL
+#define PQ_MMVQ_N1_UPL PQ_MMVQ_UPL_1
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE
+#define PQ_MMVQ_N1_ROTATE 0
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_0
 #define PQ_MMVQ_RPW_MAX_q4_0 8
 #endif
@@ -268,6 +303,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #ifndef PQ_MMVQ_EARLY_q4_0
 #define PQ_MMVQ_EARLY_q4_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q4_0
+#define PQ_MMVQ_N1_RESIDENT_q4_0 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q4_0
+#define PQ_MMVQ_N1_UPL_q4_0 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q4_0
+#define PQ_MMVQ_N1_ROTATE_q4_0 PQ_MMVQ_N1_ROTATE
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_1
 #define PQ_MMVQ_RPW_MAX_q4_1 8
@@ -278,6 +322,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_q4_1
 #define PQ_MMVQ_EARLY_q4_1 PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q4_1
+#define PQ_MMVQ_N1_RESIDENT_q4_1 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q4_1
+#define PQ_MMVQ_N1_UPL_q4_1 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q4_1
+#define PQ_MMVQ_N1_ROTATE_q4_1 PQ_MMVQ_N1_ROTATE
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_0
 #define PQ_MMVQ_RPW_MAX_q5_0 8
 #endif
@@ -286,6 +339,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #ifndef PQ_MMVQ_EARLY_q5_0
 #define PQ_MMVQ_EARLY_q5_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q5_0
+#define PQ_MMVQ_N1_RESIDENT_q5_0 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q5_0
+#define PQ_MMVQ_N1_UPL_q5_0 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q5_0
+#define PQ_MMVQ_N1_ROTATE_q5_0 PQ_MMVQ_N1_ROTATE
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_1
 #define PQ_MMVQ_RPW_MAX_q5_1 8
@@ -296,6 +358,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_q5_1
 #define PQ_MMVQ_EARLY_q5_1 PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q5_1
+#define PQ_MMVQ_N1_RESIDENT_q5_1 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q5_1
+#define PQ_MMVQ_N1_UPL_q5_1 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q5_1
+#define PQ_MMVQ_N1_ROTATE_q5_1 PQ_MMVQ_N1_ROTATE
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_0
 #define PQ_MMVQ_RPW_MAX_q8_0 8
 #endif
@@ -304,6 +375,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #ifndef PQ_MMVQ_EARLY_q8_0
 #define PQ_MMVQ_EARLY_q8_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q8_0
+#define PQ_MMVQ_N1_RESIDENT_q8_0 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q8_0
+#define PQ_MMVQ_N1_UPL_q8_0 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q8_0
+#define PQ_MMVQ_N1_ROTATE_q8_0 PQ_MMVQ_N1_ROTATE
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_1
 #define PQ_MMVQ_RPW_MAX_q8_1 8
@@ -314,6 +394,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_q8_1
 #define PQ_MMVQ_EARLY_q8_1 PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q8_1
+#define PQ_MMVQ_N1_RESIDENT_q8_1 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q8_1
+#define PQ_MMVQ_N1_UPL_q8_1 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q8_1
+#define PQ_MMVQ_N1_ROTATE_q8_1 PQ_MMVQ_N1_ROTATE
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q2_K
 #define PQ_MMVQ_RPW_MAX_q2_K 8
 #endif
@@ -322,6 +411,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #ifndef PQ_MMVQ_EARLY_q2_K
 #define PQ_MMVQ_EARLY_q2_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q2_K
+#define PQ_MMVQ_N1_RESIDENT_q2_K PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q2_K
+#define PQ_MMVQ_N1_UPL_q2_K PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q2_K
+#define PQ_MMVQ_N1_ROTATE_q2_K PQ_MMVQ_N1_ROTATE
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q3_K
 #define PQ_MMVQ_RPW_MAX_q3_K 8
@@ -332,6 +430,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_q3_K
 #define PQ_MMVQ_EARLY_q3_K PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q3_K
+#define PQ_MMVQ_N1_RESIDENT_q3_K PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q3_K
+#define PQ_MMVQ_N1_UPL_q3_K PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q3_K
+#define PQ_MMVQ_N1_ROTATE_q3_K PQ_MMVQ_N1_ROTATE
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q4_K
 #define PQ_MMVQ_RPW_MAX_q4_K 8
 #endif
@@ -340,6 +447,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #ifndef PQ_MMVQ_EARLY_q4_K
 #define PQ_MMVQ_EARLY_q4_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q4_K
+#define PQ_MMVQ_N1_RESIDENT_q4_K PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q4_K
+#define PQ_MMVQ_N1_UPL_q4_K PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q4_K
+#define PQ_MMVQ_N1_ROTATE_q4_K PQ_MMVQ_N1_ROTATE
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q5_K
 #define PQ_MMVQ_RPW_MAX_q5_K 8
@@ -350,6 +466,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_q5_K
 #define PQ_MMVQ_EARLY_q5_K PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q5_K
+#define PQ_MMVQ_N1_RESIDENT_q5_K PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q5_K
+#define PQ_MMVQ_N1_UPL_q5_K PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q5_K
+#define PQ_MMVQ_N1_ROTATE_q5_K PQ_MMVQ_N1_ROTATE
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_q6_K
 #define PQ_MMVQ_RPW_MAX_q6_K 8
 #endif
@@ -358,6 +483,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #ifndef PQ_MMVQ_EARLY_q6_K
 #define PQ_MMVQ_EARLY_q6_K PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q6_K
+#define PQ_MMVQ_N1_RESIDENT_q6_K PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q6_K
+#define PQ_MMVQ_N1_UPL_q6_K PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q6_K
+#define PQ_MMVQ_N1_ROTATE_q6_K PQ_MMVQ_N1_ROTATE
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_q8_K
 #define PQ_MMVQ_RPW_MAX_q8_K 8
@@ -368,6 +502,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_q8_K
 #define PQ_MMVQ_EARLY_q8_K PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_q8_K
+#define PQ_MMVQ_N1_RESIDENT_q8_K PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_q8_K
+#define PQ_MMVQ_N1_UPL_q8_K PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_q8_K
+#define PQ_MMVQ_N1_ROTATE_q8_K PQ_MMVQ_N1_ROTATE
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_iq4_nl
 #define PQ_MMVQ_RPW_MAX_iq4_nl 8
 #endif
@@ -376,6 +519,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #endif
 #ifndef PQ_MMVQ_EARLY_iq4_nl
 #define PQ_MMVQ_EARLY_iq4_nl PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_iq4_nl
+#define PQ_MMVQ_N1_RESIDENT_iq4_nl PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_iq4_nl
+#define PQ_MMVQ_N1_UPL_iq4_nl PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_iq4_nl
+#define PQ_MMVQ_N1_ROTATE_iq4_nl PQ_MMVQ_N1_ROTATE
 #endif
 #ifndef PQ_MMVQ_RPW_MAX_iq4_xs
 #define PQ_MMVQ_RPW_MAX_iq4_xs 8
@@ -386,6 +538,15 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_iq4_xs
 #define PQ_MMVQ_EARLY_iq4_xs PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_iq4_xs
+#define PQ_MMVQ_N1_RESIDENT_iq4_xs PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_iq4_xs
+#define PQ_MMVQ_N1_UPL_iq4_xs PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_iq4_xs
+#define PQ_MMVQ_N1_ROTATE_iq4_xs PQ_MMVQ_N1_ROTATE
+#endif
 #ifndef PQ_MMVQ_RPW_MAX_mxfp4
 #define PQ_MMVQ_RPW_MAX_mxfp4 8
 #endif
@@ -395,8 +556,21 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_EARLY_mxfp4
 #define PQ_MMVQ_EARLY_mxfp4 PQ_MMVQ_EARLY_FETCH
 #endif
+#ifndef PQ_MMVQ_N1_RESIDENT_mxfp4
+#define PQ_MMVQ_N1_RESIDENT_mxfp4 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_mxfp4
+#define PQ_MMVQ_N1_UPL_mxfp4 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_mxfp4
+#define PQ_MMVQ_N1_ROTATE_mxfp4 PQ_MMVQ_N1_ROTATE
+#endif
 #define PQ_MMVQ_EARLY(TYPE, NC) (((PQ_MMVQ_EARLY_##TYPE) >> ((NC) - 1)) & 1)
 #define PQ_MMVQ_RPW(TYPE, NC) \
     (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)
+#define PQ_MMVQ_UPL_NC(TYPE, NC) ((NC) == 1 ? (PQ_MMVQ_N1_UPL_##TYPE) : PQ_MMVQ_UPL_##NC)
 #define PQ_MMVQ_UPL(TYPE, NC) \
-    (PQ_MMVQ_UPL_##NC < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_UPL_##NC : PQ_MMVQ_UPL_MAX_##TYPE)
+    (PQ_MMVQ_UPL_NC(TYPE, NC) < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_UPL_NC(TYPE, NC) : PQ_MMVQ_UPL_MAX_##TYPE)
+// threads resident per SM / CU that the kernel of TYPE at NC columns is compiled for, and its rotation
+#define PQ_MMVQ_RESIDENT(TYPE, NC) ((NC) == 1 ? (PQ_MMVQ_N1_RESIDENT_##TYPE) : PQ_MATMUL_RESIDENT)
+#define PQ_MMVQ_ROTATE(TYPE, NC) ((NC) == 1 ? (PQ_MMVQ_N1_ROTATE_##TYPE) : 0)

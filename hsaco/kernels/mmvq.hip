@@ -136,8 +136,10 @@ PQ_INLINE void pq_reduce_store(float (&acc)[RPW][NCOLS], float* __restrict__ dst
 }
 
 // EARLY (pq_matmul.h's PQ_MMVQ_EARLY(TYPE, NC)): the next tile's loads go out as soon as a tile is staged,
-// else after the last unit's decode (fewer live registers while decoding).
-template <class T, int NCOLS, int NWARPS, int RPW, int UPL, bool EARLY>
+// else after the last unit's decode (fewer live registers while decoding). ROT (PQ_MMVQ_ROTATE(TYPE, NC)):
+// block b walks its rows from tile round b mod iters on, wrapping around, so that the blocks of one wave do not
+// all read the same columns of their rows at the same time.
+template <class T, int NCOLS, int NWARPS, int RPW, int UPL, bool EARLY, bool ROT>
 PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __restrict__ aq,
                              const uint32_t* __restrict__ ads, float* __restrict__ dst, int64_t m, int64_t k,
                              int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
@@ -185,11 +187,14 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) acc[r][c] = 0.0f;
 
-    fetch(warp);
+    // ROT: the tile of iteration i is that of round (i + rot) mod iters (a warp keeps its own tiles)
+    const int64_t rot = ROT ? (int64_t)(blockIdx.x % (uint32_t)iters) : 0;
+    auto tile_of = [&](int64_t i) { return (i + rot < iters ? i + rot : i + rot - iters) * NWARPS + warp; };
+    fetch(ROT ? tile_of(0) : warp);
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
                          // weight loads are already in flight
     for (int64_t it = 0; it < iters; ++it) {
-        const int64_t t = it * NWARPS + warp;
+        const int64_t t = ROT ? tile_of(it) : it * NWARPS + warp;
         if (it) __syncthreads();  // this warp's lanes are done with its previous tile
 #pragma unroll
         for (int r = 0; r < RPW; ++r)
@@ -201,7 +206,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
         __syncthreads();
         // EARLY: the next tile's loads go out as soon as this one is staged, in flight during all UPL units'
         // decode and dot products (more live registers)
-        if (EARLY && it + 1 < iters) fetch(t + NWARPS);
+        if (EARLY && it + 1 < iters) fetch(ROT ? tile_of(it + 1) : t + NWARPS);
 #pragma unroll
         for (int j = 0; j < UPL; ++j) {
             const int ul = lane + j * W;
@@ -214,7 +219,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             }
             // the next tile's loads go out once this tile's weights are in registers: they are in flight
             // during the dot products, and the decode's temporaries are dead by then
-            if (!EARLY && j == UPL - 1 && it + 1 < iters) fetch(t + NWARPS);
+            if (!EARLY && j == UPL - 1 && it + 1 < iters) fetch(ROT ? tile_of(it + 1) : t + NWARPS);
             if (live) {
                 const int ui = (int)u;
                 const int qoff = 1024 * (ui >> 5) + 16 * (ui & 31);
@@ -235,12 +240,12 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
 }
 
 #define PQ_MMVQ_KERNEL(TYPE, NC)                                                                                 \
-    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVQ_NWARPS_##NC * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void                              \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVQ_NWARPS_##NC * PQ_WARP_SIZE, PQ_MMVQ_RESIDENT(TYPE, NC)) void                      \
         mul_mat_vec_##TYPE##_q8_1_c##NC(const void* __restrict__ w, const void* __restrict__ aq,                 \
                                         const void* __restrict__ ads, float* __restrict__ dst, int64_t m,        \
                                         int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {     \
         mul_mat_vec_q<vdq_##TYPE, NC, PQ_MMVQ_NWARPS_##NC, PQ_MMVQ_RPW(TYPE, NC), PQ_MMVQ_UPL(TYPE, NC),           \
-                      PQ_MMVQ_EARLY(TYPE, NC) != 0>(                                                             \
+                      PQ_MMVQ_EARLY(TYPE, NC) != 0, PQ_MMVQ_ROTATE(TYPE, NC) != 0>(                              \
             (const uint8_t*)w, (const int8_t*)aq, (const uint32_t*)ads, dst, m, k, w_stride, a_stride,           \
             dst_stride);                                                                                         \
     }

@@ -66,6 +66,11 @@ class MatVecTune:
     early_fetch: int = 0
     #: per weight type (ggml name), its own early_fetch bits
     early_fetch_by_type: tuple[tuple[str, int], ...] = ()
+    #: per weight type (ggml name), its one-column kernel's own (warps resident per SM it is compiled for, units
+    #: per lane, rotate): more, lighter warps, and blocks that start their rows at different tiles (``rotate``
+    #: 1: block b at tile round b mod rounds). The NVIDIA row's apply to sm_90 (where they were measured; sm_86
+    #: cannot keep 24 one-warp blocks an SM); other kernels and targets keep the family's values.
+    n1_by_type: tuple[tuple[str, int, int, int], ...] = ()
 
     def rows(self, qtype: QTypeLike, ncols: int) -> int:
         """Rows per warp of type ``qtype`` at ``ncols`` columns."""
@@ -91,12 +96,19 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     # ("early") make n = 3..8 2-10 % faster for every type but Q3_K and Q4_K (even; Q4_K c8 spills with it:
     # off for both), n = 2 2-7 % faster but Q8_0 (5 % slower), and n = 1 3-4 % faster for the table types
     # (IQ4_NL, IQ4_XS, MXFP4: their lookups are the most work per byte); at n = 1 it costs the other types
-    # 1-11 % (registers: Q3_K/Q6_K spill) and stays off there.
+    # 1-11 % (registers: Q3_K/Q6_K spill) and stays off there. Session 7 (run Y, three passes in one call): the
+    # one-column kernel compiled for 24 warps an SM (85 registers) with 2 units per lane, its blocks starting
+    # their rows at rotated tiles, is 5-12 % faster on 4096x14336 for Q4_0, Q4_1, Q5_1, Q4_K, Q6_K and 1-2 %
+    # on 28672x8192; rotation alone 1-3 % for Q8_0 and Q5_K; 24 warps without rotation ~1 % for IQ4_XS. The
+    # other types lose with either (Q3_K, Q5_0, IQ4_NL, MXFP4 3-6 %; Q2_K gains beyond the L2, loses within).
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
                          f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2), early_fetch=0b11111110,
                          early_fetch_by_type=(("q8_0", 0b11111100), ("q3_K", 0), ("q4_K", 0), ("iq4_nl", 0xFF),
-                                              ("iq4_xs", 0xFF), ("mxfp4", 0xFF))),
+                                              ("iq4_xs", 0xFF), ("mxfp4", 0xFF)),
+                         n1_by_type=(("q4_0", 24, 2, 1), ("q4_1", 24, 2, 1), ("q5_1", 24, 2, 1), ("q4_K", 24, 2, 1),
+                                     ("q6_K", 24, 2, 1), ("iq4_xs", 24, 2, 0), ("q8_0", 16, 4, 1),
+                                     ("q5_K", 16, 4, 1))),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
     # VGPRs of 4 waves per SIMD hold one row's accumulators only.
@@ -182,6 +194,14 @@ def header() -> str:
         out.append(f"#define PQ_MMV_COL_FENCE {tune.col_fence}")
         out.append(f"#define PQ_MMVQ_EARLY_FETCH {tune.early_fetch:#x}")
         out += [f"#define PQ_MMVQ_EARLY_{t} {v:#x}" for t, v in tune.early_fetch_by_type]
+        if tune.n1_by_type:  # measured on the H100 only (and run by the SIMT emulator, which has no __CUDA_ARCH__)
+            out.append("#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ == 900")
+        for t, warps, upl, rot in tune.n1_by_type:
+            res = "PQ_MATMUL_RESIDENT" if warps == RESIDENT_WAVES_PER_SIMD * 4 else f"({warps} * PQ_WARP_SIZE)"
+            out += [f"#define PQ_MMVQ_N1_RESIDENT_{t} {res}", f"#define PQ_MMVQ_N1_UPL_{t} {upl}",
+                    f"#define PQ_MMVQ_N1_ROTATE_{t} {rot}"]
+        if tune.n1_by_type:
+            out.append("#endif")
     out.append("#else")
     out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
     out.append("#endif")
@@ -189,18 +209,24 @@ def header() -> str:
     out.append("")
     out.append("// rows per warp and units per lane of TYPE at NC columns: the family's values, capped per type where the")
     out.append("// family says so; early fetch bits of TYPE: the family's, unless the family gives the type its own")
-    defaults = [("PQ_MMVQ_EARLY_FETCH", "0")]
+    defaults = [("PQ_MMVQ_EARLY_FETCH", "0"), ("PQ_MMVQ_N1_RESIDENT", "PQ_MATMUL_RESIDENT"),
+                ("PQ_MMVQ_N1_UPL", "PQ_MMVQ_UPL_1"), ("PQ_MMVQ_N1_ROTATE", "0")]
     for t in MMVQ_TYPES:
         g = ggml_name(t)
         defaults += [(f"PQ_MMVQ_RPW_MAX_{g}", str(MAX_NCOLS)), (f"PQ_MMVQ_UPL_MAX_{g}", str(MAX_NCOLS)),
-                     (f"PQ_MMVQ_EARLY_{g}", "PQ_MMVQ_EARLY_FETCH")]
+                     (f"PQ_MMVQ_EARLY_{g}", "PQ_MMVQ_EARLY_FETCH"), (f"PQ_MMVQ_N1_RESIDENT_{g}", "PQ_MMVQ_N1_RESIDENT"),
+                     (f"PQ_MMVQ_N1_UPL_{g}", "PQ_MMVQ_N1_UPL"), (f"PQ_MMVQ_N1_ROTATE_{g}", "PQ_MMVQ_N1_ROTATE")]
     for name, value in defaults:
         out += [f"#ifndef {name}", f"#define {name} {value}", "#endif"]
     out.append("#define PQ_MMVQ_EARLY(TYPE, NC) (((PQ_MMVQ_EARLY_##TYPE) >> ((NC) - 1)) & 1)")
     out.append("#define PQ_MMVQ_RPW(TYPE, NC) \\")
     out.append("    (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)")
+    out.append("#define PQ_MMVQ_UPL_NC(TYPE, NC) ((NC) == 1 ? (PQ_MMVQ_N1_UPL_##TYPE) : PQ_MMVQ_UPL_##NC)")
     out.append("#define PQ_MMVQ_UPL(TYPE, NC) \\")
-    out.append("    (PQ_MMVQ_UPL_##NC < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_UPL_##NC : PQ_MMVQ_UPL_MAX_##TYPE)")
+    out.append("    (PQ_MMVQ_UPL_NC(TYPE, NC) < PQ_MMVQ_UPL_MAX_##TYPE ? PQ_MMVQ_UPL_NC(TYPE, NC) : PQ_MMVQ_UPL_MAX_##TYPE)")
+    out.append("// threads resident per SM / CU that the kernel of TYPE at NC columns is compiled for, and its rotation")
+    out.append("#define PQ_MMVQ_RESIDENT(TYPE, NC) ((NC) == 1 ? (PQ_MMVQ_N1_RESIDENT_##TYPE) : PQ_MATMUL_RESIDENT)")
+    out.append("#define PQ_MMVQ_ROTATE(TYPE, NC) ((NC) == 1 ? (PQ_MMVQ_N1_ROTATE_##TYPE) : 0)")
     return "\n".join(out) + "\n"
 
 
