@@ -71,15 +71,6 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_N1_RESIDENT_q5_1 (24 * PQ_WARP_SIZE)
 #define PQ_MMVQ_N1_UPL_q5_1 2
 #define PQ_MMVQ_N1_ROTATE_q5_1 1
-#define PQ_MMVQ_N1_RESIDENT_q4_K (24 * PQ_WARP_SIZE)
-#define PQ_MMVQ_N1_UPL_q4_K 2
-#define PQ_MMVQ_N1_ROTATE_q4_K 1
-#define PQ_MMVQ_N1_RESIDENT_q6_K (24 * PQ_WARP_SIZE)
-#define PQ_MMVQ_N1_UPL_q6_K 2
-#define PQ_MMVQ_N1_ROTATE_q6_K 1
-#define PQ_MMVQ_N1_RESIDENT_iq4_xs (24 * PQ_WARP_SIZE)
-#define PQ_MMVQ_N1_UPL_iq4_xs 2
-#define PQ_MMVQ_N1_ROTATE_iq4_xs 0
 #define PQ_MMVQ_N1_RESIDENT_q8_0 PQ_MATMUL_RESIDENT
 #define PQ_MMVQ_N1_UPL_q8_0 4
 #define PQ_MMVQ_N1_ROTATE_q8_0 1

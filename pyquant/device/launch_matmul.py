@@ -96,18 +96,17 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     # ("early") make n = 3..8 2-10 % faster for every type but Q3_K and Q4_K (even; Q4_K c8 spills with it:
     # off for both), n = 2 2-7 % faster but Q8_0 (5 % slower), and n = 1 3-4 % faster for the table types
     # (IQ4_NL, IQ4_XS, MXFP4: their lookups are the most work per byte); at n = 1 it costs the other types
-    # 1-11 % (registers: Q3_K/Q6_K spill) and stays off there. Session 7 (run Y, three passes in one call): the
-    # one-column kernel compiled for 24 warps an SM (85 registers) with 2 units per lane, its blocks starting
-    # their rows at rotated tiles, is 5-12 % faster on 4096x14336 for Q4_0, Q4_1, Q5_1, Q4_K, Q6_K and 1-2 %
-    # on 28672x8192; rotation alone 1-3 % for Q8_0 and Q5_K; 24 warps without rotation ~1 % for IQ4_XS. The
-    # other types lose with either (Q3_K, Q5_0, IQ4_NL, MXFP4 3-6 %; Q2_K gains beyond the L2, loses within).
+    # 1-11 % (registers: Q3_K/Q6_K spill) and stays off there. Session 7 (runs Y and Z): the one-column kernel
+    # compiled for 24 warps an SM (85 registers) with 2 units per lane, its blocks starting their rows at
+    # rotated tiles, for Q4_0, Q4_1, Q5_1 (through pyquant.linear on 4096x14336: -3.5, -4, -1 %); rotation
+    # alone for Q8_0 and Q5_K (-2.4, -2.5 %). Q4_K, Q6_K and IQ4_XS gained with them in the variant harness but
+    # lost 2-4 % through pyquant.linear; the other types lose with either.
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
                          f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2), early_fetch=0b11111110,
                          early_fetch_by_type=(("q8_0", 0b11111100), ("q3_K", 0), ("q4_K", 0), ("iq4_nl", 0xFF),
                                               ("iq4_xs", 0xFF), ("mxfp4", 0xFF)),
-                         n1_by_type=(("q4_0", 24, 2, 1), ("q4_1", 24, 2, 1), ("q5_1", 24, 2, 1), ("q4_K", 24, 2, 1),
-                                     ("q6_K", 24, 2, 1), ("iq4_xs", 24, 2, 0), ("q8_0", 16, 4, 1),
+                         n1_by_type=(("q4_0", 24, 2, 1), ("q4_1", 24, 2, 1), ("q5_1", 24, 2, 1), ("q8_0", 16, 4, 1),
                                      ("q5_K", 16, 4, 1))),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
