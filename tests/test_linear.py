@@ -202,3 +202,22 @@ def test_matvec_kernels_awkward_values(gpu):
     y = gpu.matvec(emu.pad_rows(q.data, q.qtype, k), q.qtype, 20, k, x)
     ref.check_quantized_path(y, q, x)
     assert (y[:, 3] == 0).all()
+
+
+@needs_cxx
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q4_1", "Q5_1", "Q8_0", "Q5_K", "Q6_K"])
+def test_matvec_kernels_long_rows(gpu, qtype):
+    """Rows of several tiles and a partial last one, for the one-column kernels whose blocks start their rows at
+    rotated tiles (the NVIDIA row's ``n1_by_type``: block b begins at tile round b mod rounds and wraps around)
+    and for one that does not (Q6_K); 9 rows, so 5 blocks of 2 rows start at 5 different tiles."""
+    tune = lm.MATVEC_TUNING[lm.family(gpu.arch)]
+    rows = tune.rows(qtype, 1)
+    units = 32 * tune.units_per_lane[0] * 32  # elements per tile at the family's widest one-column geometry
+    k = 5 * units + (256 if layout(qtype).block_size == 32 else 512)
+    m = 9
+    assert -(-m // rows) >= 5
+    q = weights(qtype, m, k, 13)
+    wpad = emu.pad_rows(q.data, qtype, k)
+    for n in (1, 2):
+        x = activations(n, k, 5 + n)
+        ref.check_quantized_path(gpu.matvec(wpad, qtype, m, k, x), q, x)
