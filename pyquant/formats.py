@@ -114,6 +114,8 @@ LAYOUTS: dict[GGMLQuantizationType, Layout] = {
         _layout(T.IQ4_NL, ("d", "half", 1), ("qs", "uint8_t", 16)),
         _layout(T.IQ4_XS, ("d", "half", 1), ("scales_h", "uint16_t", 1), ("scales_l", "uint8_t", 4), ("qs", "uint8_t", 128)),
         _layout(T.MXFP4, ("e", "uint8_t", 1), ("qs", "uint8_t", 16)),
+        _layout(T.TQ1_0, ("qs", "uint8_t", 48), ("qh", "uint8_t", 4), ("d", "half", 1)),
+        _layout(T.TQ2_0, ("qs", "uint8_t", 64), ("d", "half", 1)),
     )
 }
 del T

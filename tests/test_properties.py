@@ -464,3 +464,61 @@ def test_bounds_are_tight_enough_to_catch_a_wrong_level():
             with pytest.raises(AssertionError):
                 y = pyquant.dequantize(bad, t)
                 nonlinear_scale_check(t, x, bad, y)
+
+
+# ----------------------------------------------------------------------------------------------- ternary types
+# TQ1_0 / TQ2_0 (quantize_row_tq<k>_0_ref): per 256-element block, d = amax in float32, stored as d16 =
+# fp16(amax); id = 1/d in float32; each element's level q = lroundf(x * id) in {-1, 0, 1}; y = q * d16.
+# Derivation, per element: t = fl(x * fl(1/d)) is within 2 float32 roundings of x/d (|x/d| <= 1), so
+# |t - x/d| <= 2 * E32 * 2; lroundf gives |t - q| <= 1/2; hence |x - q d| <= d (1/2 + 4 E32), and
+# |x - y| <= |x - q d| + |q| |d - d16| <= d (1/2 + 4 E32) + halfulp16(d). Elements at d/2 reach d/2: the bound is
+# tight to its slack. B: the stored scale is exactly fp16(amax), and the levels are the same whichever
+# representation (TQ1_0's base-3 bytes, TQ2_0's bit pairs) holds them.
+TERNARY = ["TQ1_0", "TQ2_0"]
+
+
+def _ternary_d16(name, data):
+    lay = layout(name)
+    off = lay.field("d").offset
+    blocks = data.reshape(data.shape[0], -1, lay.type_size)
+    return _f16(blocks[..., off:off + 2])
+
+
+@pytest.mark.parametrize("name", TERNARY)
+@given(data=st.data())
+def test_ternary_error_bound_and_scale(name, data):
+    kind, x, seed = data.draw(rows_case(256, max_blocks=4))
+    note(f"kind={kind} seed={seed}")
+    q = pyquant.quantize(x, name)
+    amax = np.abs(x.astype(np.float64)).reshape(x.shape[0], -1, 256).max(-1)
+    d16 = _ternary_d16(name, q.data)
+    np.testing.assert_array_equal(d16, amax.astype(np.float32).astype(np.float16).astype(np.float64))
+    y = q.dequantize().astype(np.float64)
+    bound = np.repeat(amax * (0.5 + 4 * E32) + halfulp16(amax), 256, axis=1)
+    err = np.abs(x.astype(np.float64) - y)
+    bad = np.argwhere(err > bound)
+    assert not bad.size, f"{name}: |x-y| {err[tuple(bad[0])]:.6g} > {bound[tuple(bad[0])]:.6g} at {tuple(bad[0])}"
+    levels = np.where(np.repeat(d16, 256, axis=1) > 0, y / np.where(np.repeat(d16, 256, axis=1) > 0,
+                                                                     np.repeat(d16, 256, axis=1), 1), 0)
+    assert set(np.unique(levels)) <= {-1.0, 0.0, 1.0}
+
+
+@pytest.mark.parametrize("name", TERNARY)
+def test_ternary_ties_round_away_from_zero(name):
+    """lroundf: x * id exactly +-1/2 goes to +-1 (amax 2: id 0.5 exactly, x = +-1); just below stays 0."""
+    x = np.zeros((1, 256), np.float32)
+    x[0, :4] = [2.0, 1.0, -1.0, np.nextafter(np.float32(1.0), np.float32(0))]
+    y = pyquant.quantize(x, name).dequantize()[0]
+    np.testing.assert_array_equal(y[:5], [2.0, 2.0, -2.0, 0.0, 0.0])
+
+
+# Idempotent: y takes the values -d16, 0, d16, so the requantized block has amax = d16 (an fp16 value: stored
+# as is) and x * id = +-d16 * fl(1/d16), within an ulp of +-1: the same levels. Drawn short of fp16's range
+# (d = amax itself is stored) and above its subnormals' underflow (amax < 2^-25 stores d16 = 0).
+@pytest.mark.parametrize("name", TERNARY)
+@given(seed=st.integers(0, 2**31 - 1), scale=st.sampled_from([1e-3, 0.1, 1.0, 100.0]), heavy=st.booleans())
+def test_ternary_idempotent(name, seed, scale, heavy):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_t(2, (3, 1024)) if heavy else rng.standard_normal((3, 1024))) * scale
+    q = pyquant.quantize(np.clip(x, -60000, 60000).astype(np.float32), name)
+    assert np.array_equal(pyquant.quantize(q.dequantize(), name).data, q.data)

@@ -220,3 +220,25 @@ typedef struct {
 static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4: size");
 static_assert(offsetof(block_mxfp4, e) == 0, "block_mxfp4.e: offset");
 static_assert(offsetof(block_mxfp4, qs) == 1, "block_mxfp4.qs: offset");
+
+// TQ1_0: 256 elements in 54 bytes
+#define PQ_QK_tq1_0 256
+typedef struct {
+    uint8_t qs[48];
+    uint8_t qh[4];
+    pq_half d;
+} block_tq1_0;
+static_assert(sizeof(block_tq1_0) == 54, "block_tq1_0: size");
+static_assert(offsetof(block_tq1_0, qs) == 0, "block_tq1_0.qs: offset");
+static_assert(offsetof(block_tq1_0, qh) == 48, "block_tq1_0.qh: offset");
+static_assert(offsetof(block_tq1_0, d) == 52, "block_tq1_0.d: offset");
+
+// TQ2_0: 256 elements in 66 bytes
+#define PQ_QK_tq2_0 256
+typedef struct {
+    uint8_t qs[64];
+    pq_half d;
+} block_tq2_0;
+static_assert(sizeof(block_tq2_0) == 66, "block_tq2_0: size");
+static_assert(offsetof(block_tq2_0, qs) == 0, "block_tq2_0.qs: offset");
+static_assert(offsetof(block_tq2_0, d) == 64, "block_tq2_0.d: offset");

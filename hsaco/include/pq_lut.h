@@ -1,4 +1,5 @@
-// pq_lut.h: 16-entry byte tables (IQ4_NL/IQ4_XS's kvalues_iq4nl, MXFP4's e2m1 values) and MXFP4's E8M0 scale.
+// pq_lut.h: 16-entry byte tables (IQ4_NL/IQ4_XS's kvalues_iq4nl, MXFP4's e2m1 values), MXFP4's E8M0 scale and
+// TQ1_0's base-3 bytes.
 //
 // Included at the end of pq_port.h (and of tests/simt/pq_port_simt.h), which define PQ_INLINE, pq_bits_f32 and
 // one byte permute:
@@ -78,4 +79,15 @@ PQ_INLINE void pq_lut16_nibbles(uint32_t v, uint32_t t0, uint32_t t1, uint32_t t
 // float32 bits; e = 0 and 1 give the subnormals 2^-128 and 2^-127.
 PQ_INLINE float pq_e8m0_half_f32(uint32_t e) {
     return pq_bits_f32(e < 2u ? 0x00200000u << e : (e - 1u) << 23);
+}
+
+// 3^n for n = 0..4
+PQ_INLINE uint32_t pq_pow3(int n) {
+    return n == 0 ? 1u : n == 1 ? 3u : n == 2 ? 9u : n == 3 ? 27u : 81u;
+}
+// For each byte b of w, the trit ((uint8_t)(b * p) * 3) >> 8 (0, 1 or 2) as a byte, p <= 81: two bytes at a time
+// in 16-bit lanes (b * p <= 20655 and q * 3 <= 765 stay inside a lane).
+PQ_INLINE uint32_t pq_tq1_trits(uint32_t w, uint32_t p) {
+    const uint32_t ev = ((w & 0x00FF00FFu) * p) & 0x00FF00FFu, od = (((w >> 8) & 0x00FF00FFu) * p) & 0x00FF00FFu;
+    return (((ev * 3u) >> 8) & 0x00030003u) | ((((od * 3u) >> 8) & 0x00030003u) << 8);
 }

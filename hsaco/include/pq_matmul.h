@@ -556,6 +556,42 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #ifndef PQ_MMVQ_N1_ROTATE_mxfp4
 #define PQ_MMVQ_N1_ROTATE_mxfp4 PQ_MMVQ_N1_ROTATE
 #endif
+#ifndef PQ_MMVQ_RPW_MAX_tq1_0
+#define PQ_MMVQ_RPW_MAX_tq1_0 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_tq1_0
+#define PQ_MMVQ_UPL_MAX_tq1_0 8
+#endif
+#ifndef PQ_MMVQ_EARLY_tq1_0
+#define PQ_MMVQ_EARLY_tq1_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_tq1_0
+#define PQ_MMVQ_N1_RESIDENT_tq1_0 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_tq1_0
+#define PQ_MMVQ_N1_UPL_tq1_0 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_tq1_0
+#define PQ_MMVQ_N1_ROTATE_tq1_0 PQ_MMVQ_N1_ROTATE
+#endif
+#ifndef PQ_MMVQ_RPW_MAX_tq2_0
+#define PQ_MMVQ_RPW_MAX_tq2_0 8
+#endif
+#ifndef PQ_MMVQ_UPL_MAX_tq2_0
+#define PQ_MMVQ_UPL_MAX_tq2_0 8
+#endif
+#ifndef PQ_MMVQ_EARLY_tq2_0
+#define PQ_MMVQ_EARLY_tq2_0 PQ_MMVQ_EARLY_FETCH
+#endif
+#ifndef PQ_MMVQ_N1_RESIDENT_tq2_0
+#define PQ_MMVQ_N1_RESIDENT_tq2_0 PQ_MMVQ_N1_RESIDENT
+#endif
+#ifndef PQ_MMVQ_N1_UPL_tq2_0
+#define PQ_MMVQ_N1_UPL_tq2_0 PQ_MMVQ_N1_UPL
+#endif
+#ifndef PQ_MMVQ_N1_ROTATE_tq2_0
+#define PQ_MMVQ_N1_ROTATE_tq2_0 PQ_MMVQ_N1_ROTATE
+#endif
 #define PQ_MMVQ_EARLY(TYPE, NC) (((PQ_MMVQ_EARLY_##TYPE) >> ((NC) - 1)) & 1)
 #define PQ_MMVQ_RPW(TYPE, NC) \
     (PQ_MMVQ_RPW_##NC < PQ_MMVQ_RPW_MAX_##TYPE ? PQ_MMVQ_RPW_##NC : PQ_MMVQ_RPW_MAX_##TYPE)

@@ -502,3 +502,54 @@ struct vdq_mxfp4 : pq_vdq_table {
         w.d = pq_e8m0_half_f32(pq_ld_u8(b));
     }
 };
+
+// ---------------------------------------------------------------------------------------------- ternary types
+// Trits xi in {0, 1, 2} for (xi - 1) * d (pyquant/cpu/ternary.py spells out both layouts): sum((xi - 1) * a) is
+// dot(xi, a) - sum(a), with the activation unit's exact sum of quants a.s. |dot| <= 32 * 2 * 127, exact.
+struct pq_vdq_ternary {
+    static constexpr bool HALF_SUMS = false;
+    struct unit {
+        uint32_t q[8];
+        float d;
+    };
+    static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
+        return a.d * (w.d * (float)(pq_dot8(w.q, a.q, 0) - a.s));
+    }
+};
+
+// TQ1_0 (54-byte blocks, 2-byte aligned): unit s < 5 is trit s of qs[0..31]; unit 5 trits 0 and 1 of qs[32..47],
+// unit 6 trits 2 and 3; unit 7 trit 4 of qs[32..47], then qh[0..3] with trits 0..3, one word each. Every lane
+// loads all three ranges and selects (no divergence between lanes decoding different units).
+struct vdq_tq1_0 : pq_vdq_ternary {
+    static constexpr int QK = 256, TS = 54;
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
+        const uint8_t* b = row + TS * (u >> 3);
+        const int s = u & 7;
+        uint32_t full[8], lo[4];
+        pq_ld_words_a2<8>(b, full);
+        pq_ld_words_a2<4>(b + 32, lo);
+        const uint32_t qh = pq_ld_u32_a2(b + 48);
+        const uint32_t p_lo = s < 5 ? pq_pow3(s) : s == 5 ? 1u : s == 6 ? 9u : 81u;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            w.q[i] = pq_tq1_trits(s < 5 ? full[i] : lo[i], p_lo);
+            const uint32_t p_hi = s < 5 ? p_lo : s == 5 ? 3u : s == 6 ? 27u : pq_pow3(i);
+            w.q[4 + i] = pq_tq1_trits(s < 5 ? full[4 + i] : s == 7 ? qh : lo[i], p_hi);
+        }
+        w.d = pq_fp16_to_fp32(pq_ld_u16(b + 52));
+    }
+};
+
+// TQ2_0 (66-byte blocks, 2-byte aligned): unit s is bits 2 (s % 4), +1 of qs[32 (s / 4) .. 32 (s / 4) + 31].
+struct vdq_tq2_0 : pq_vdq_ternary {
+    static constexpr int QK = 256, TS = 66;
+    static PQ_INLINE void decode(const uint8_t* row, int u, unit& w) {
+        const uint8_t* b = row + TS * (u >> 3);
+        const int s = u & 7;
+        uint32_t v[8];
+        pq_ld_words_a2<8>(b + 32 * (s >> 2), v);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) w.q[i] = (v[i] >> (2 * (s & 3))) & 0x03030303u;
+        w.d = pq_fp16_to_fp32(pq_ld_u16(b + 64));
+    }
+};

@@ -492,6 +492,60 @@ struct dq_mxfp4 {
     }
 };
 
+// ---------------------------------------------------------------------------------------------- ternary
+// TQ1_0 and TQ2_0 store trits xi in {0, 1, 2} for y = (float)(xi - 1) * d (the 256-element layouts are spelled
+// out in pyquant/cpu/ternary.py). Both blocks are only 2-byte aligned (54 and 66 bytes).
+
+// ggml's dequantize_row_tq1_0: five trits a byte as ceil(base-3 number * 256 / 243); trit n of byte b is
+// ((uint8_t)(b * 3^n) * 3) >> 8. Elements 0..159: qs[m] trit n = j / 32 (m = j % 32); 160..239: qs[32 + m]
+// trit (j - 160) / 16; 240..255: qh[(j - 240) % 4] trit (j - 240) / 4.
+struct dq_tq1_0 {
+    static constexpr int QK = PQ_QK_tq1_0;
+    template <int N>
+    static PQ_INLINE void dq(const uint8_t* xr, int e, float* v) {
+        const uint8_t* b = PQ_BLOCK_OF(tq1_0, xr, e);
+        const int j = e & (QK - 1);
+        const float d = pq_fp16_to_fp32(pq_ld_u16(PQ_FIELD(tq1_0, b, d)));
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            const int jw = j + 4 * w;
+            int off, n;
+            if (jw < 160) {
+                off = jw & 31, n = jw >> 5;
+            } else if (jw < 240) {
+                off = 32 + ((jw - 160) & 15), n = (jw - 160) >> 4;
+            } else {
+                off = 48, n = (jw - 240) >> 2;
+            }
+            const uint32_t t = pq_tq1_trits(pq_ld_u32_a2(PQ_FIELD(tq1_0, b, qs) + off), pq_pow3(n));
+            float x[4];
+            pq_bytes_f32<1>(t, x);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v[4 * w + i] = x[i] * d;
+        }
+    }
+};
+
+// ggml's dequantize_row_tq2_0: element 128 c + 32 l + m is bits 2l, 2l + 1 of qs[32 c + m].
+struct dq_tq2_0 {
+    static constexpr int QK = PQ_QK_tq2_0;
+    template <int N>
+    static PQ_INLINE void dq(const uint8_t* xr, int e, float* v) {
+        const uint8_t* b = PQ_BLOCK_OF(tq2_0, xr, e);
+        const int j = e & (QK - 1);
+        const int shift = 2 * ((j >> 5) & 3);
+        const float d = pq_fp16_to_fp32(pq_ld_u16(PQ_FIELD(tq2_0, b, d)));
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            const uint32_t q = pq_ld_u32_a2(PQ_FIELD(tq2_0, b, qs) + 32 * (j >> 7) + (j & 31) + 4 * w);
+            float x[4];
+            pq_bytes_f32<1>((q >> shift) & 0x03030303u, x);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v[4 * w + i] = x[i] * d;
+        }
+    }
+};
+
 // ---------------------------------------------------------------------------------------------- outputs
 // pack(v): one chunk (CH float32 values) as the 16 bytes that are stored; store1: one element (unaligned rows).
 
@@ -651,3 +705,5 @@ PQ_DEQUANTIZE_KERNELS(q8_K)
 PQ_DEQUANTIZE_KERNELS(iq4_nl)
 PQ_DEQUANTIZE_KERNELS(iq4_xs)
 PQ_DEQUANTIZE_KERNELS(mxfp4)
+PQ_DEQUANTIZE_KERNELS(tq1_0)
+PQ_DEQUANTIZE_KERNELS(tq2_0)

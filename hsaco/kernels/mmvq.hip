@@ -275,6 +275,8 @@ PQ_MMVQ_KERNELS(q8_K)
 PQ_MMVQ_KERNELS(iq4_nl)
 PQ_MMVQ_KERNELS(iq4_xs)
 PQ_MMVQ_KERNELS(mxfp4)
+PQ_MMVQ_KERNELS(tq1_0)
+PQ_MMVQ_KERNELS(tq2_0)
 
 // ---------------------------------------------------------------------------------------------- float weights
 

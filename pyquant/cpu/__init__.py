@@ -38,7 +38,7 @@ class Kernels:
 
 
 _KERNELS: dict[GGMLQuantizationType, Kernels] = {}
-_MODULES = ("floats", "legacy", "kquants", "iquants")  # each calls register() for its types when imported
+_MODULES = ("floats", "legacy", "kquants", "iquants", "ternary")  # each calls register() for its types when imported
 _loaded = False
 
 

@@ -138,6 +138,9 @@ inline uint32_t pq_ld_u16(const uint8_t* p) {
 inline uint32_t pq_ld_u32(const uint8_t* p) {
     return pq_simt_load<uint32_t>(p, 4);
 }
+inline uint32_t pq_ld_u32_a2(const uint8_t* p) {
+    return pq_ld_u16(p) | (pq_ld_u16(p + 2) << 16);
+}
 inline uint32_t pq_ld_u32_a1(const uint8_t* p) {
     return pq_ld_u8(p) | (pq_ld_u8(p + 1) << 8) | (pq_ld_u8(p + 2) << 16) | (pq_ld_u8(p + 3) << 24);
 }
