@@ -129,10 +129,25 @@ def quantize_rows_tq2_0(x, out, bad):
 
 
 @njit(**JIT, inline="always")
-def _untrit(b, n):
-    """Trit ``n`` of a TQ1_0 byte: ``((uint8_t)(b * 3^n) * 3) >> 8``, minus 1, as float32."""
-    q = (np.uint32(b) * np.uint32(POW3[n])) & np.uint32(0xFF)
-    return f32(np.int32((q * np.uint32(3)) >> np.uint32(8)) - np.int32(1))
+def _untrit_run(data, r, src, out, dst, count, n, d):
+    """Trit ``n`` of the TQ1_0 bytes ``data[r, src:src + count]``, ``((uint8_t)(b * 3^n) * 3) >> 8``, as
+    ``(float)(xi - 1) * d`` into ``out[r, dst:dst + count]``.
+
+    One thread runs at 0.5-0.6x ggml's dequantize_row_tq1_0 here (benchmarks/NOTES.md, session 7): Numba widens
+    these byte products to 64-bit lanes, where GCC multiplies 16 bytes at a time; float forms that vectorize
+    (floor-based, exact) were slower still on 32- and 16-element runs.
+    """
+    p3 = np.uint32(POW3[n])
+    for m in range(count):
+        q = (np.uint32(data[r, src + m]) * p3) & np.uint32(0xFF)
+        out[r, dst + m] = f32(np.int32((q * np.uint32(3)) >> np.uint32(8)) - np.int32(1)) * d
+
+
+@njit(**JIT, inline="always")
+def _runs(n, nb):
+    """32 (elements a run of qs bytes covers), computed so that LLVM cannot see it: a constant-trip inner loop is
+    fully unrolled before the loop vectorizer sees it (pyquant/cpu/legacy.py's module docstring)."""
+    return (n // nb) // 8 if nb > 0 else 0
 
 
 @njit(**PJIT)
@@ -147,18 +162,15 @@ def dequantize_rows_tq1_0(data, out):
             e = ib * QK_K
             for j in range(0, n32, 32):
                 for n in range(5):
-                    for m in range(32):
-                        out[r, e] = _untrit(data[r, p + T1_QS + j + m], n) * d
-                        e += 1
+                    _untrit_run(data, r, p + T1_QS + j, out, e, 32, n, d)
+                    e += 32
             for j in range(n32, T1_NQS, 16):
                 for n in range(5):
-                    for m in range(16):
-                        out[r, e] = _untrit(data[r, p + T1_QS + j + m], n) * d
-                        e += 1
+                    _untrit_run(data, r, p + T1_QS + j, out, e, 16, n, d)
+                    e += 16
             for n in range(4):
-                for j in range(T1_NQH):
-                    out[r, e] = _untrit(data[r, p + T1_QH + j], n) * d
-                    e += 1
+                _untrit_run(data, r, p + T1_QH, out, e, T1_NQH, n, d)
+                e += T1_NQH
 
 
 @njit(**PJIT)
@@ -166,16 +178,18 @@ def dequantize_rows_tq2_0(data, out):
     """ggml's dequantize_row_tq2_0: y = (float)(q - 1) * d, q = 2 bits of a qs byte."""
     nb = out.shape[1] // QK_K
     for r in prange(out.shape[0]):
+        c32 = _runs(out.shape[1], nb)
         for ib in range(nb):
             p = ib * T2_B
             d = get_half(data, r, p + T2_D)
             e = ib * QK_K
             for j in range(0, QK_K // 4, 32):
                 for sh in range(4):
-                    for m in range(32):
-                        q = (np.int32(data[r, p + T2_QS + j + m]) >> np.int32(2 * sh)) & np.int32(3)
-                        out[r, e] = f32(q - np.int32(1)) * d
-                        e += 1
+                    s2 = np.int32(2 * sh)
+                    for m in range(c32):
+                        q = (np.int32(data[r, p + T2_QS + j + m]) >> s2) & np.int32(3)
+                        out[r, e + m] = f32(q - np.int32(1)) * d
+                    e += 32
 
 
 register(T.TQ1_0, Kernels(quantize_rows_tq1_0, dequantize_rows_tq1_0, imatrix=IGNORED))
