@@ -498,8 +498,8 @@ def test_ternary_error_bound_and_scale(name, data):
     err = np.abs(x.astype(np.float64) - y)
     bad = np.argwhere(err > bound)
     assert not bad.size, f"{name}: |x-y| {err[tuple(bad[0])]:.6g} > {bound[tuple(bad[0])]:.6g} at {tuple(bad[0])}"
-    levels = np.where(np.repeat(d16, 256, axis=1) > 0, y / np.where(np.repeat(d16, 256, axis=1) > 0,
-                                                                     np.repeat(d16, 256, axis=1), 1), 0)
+    d = np.repeat(d16, 256, axis=1)
+    levels = np.where(d > 0, y / np.where(d > 0, d, 1), 0)
     assert set(np.unique(levels)) <= {-1.0, 0.0, 1.0}
 
 

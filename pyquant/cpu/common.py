@@ -12,9 +12,19 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from ..formats import layout
+
 f32 = np.float32
 JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
 PJIT = dict(JIT, parallel=True)
+
+
+def offsets(qtype, *names, block_size: int | None = None) -> tuple[int, ...]:
+    """``(type_size, offset of field names[0], ...)`` of ``qtype``'s block, from the one layout table (module
+    globals holding them are compile-time constants in the kernels); ``block_size``, if given, is asserted."""
+    lay = layout(qtype)
+    assert block_size is None or lay.block_size == block_size
+    return (lay.type_size,) + tuple(lay.field(n).offset for n in names)
 
 
 @intrinsic

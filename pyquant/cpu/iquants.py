@@ -33,9 +33,8 @@ import numpy as np
 from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
-from ..formats import layout
 from . import IGNORED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, put_half, row_bad
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, offsets, put_half, row_bad
 from .search import GROUP_MAX_EPS, nearest_int
 
 QK = 32  # every sub-block here has 32 elements
@@ -48,14 +47,9 @@ KVALUES_MXFP4 = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -1
 _ABS = np.uint32(0x7FFFFFFF)
 
 
-def _offsets(qtype, *names):
-    lay = layout(qtype)
-    return (lay.type_size,) + tuple(lay.field(n).offset for n in names)
-
-
-NL_B, NL_D, NL_QS = _offsets(T.IQ4_NL, "d", "qs")
-XS_B, XS_D, XS_SH, XS_SL, XS_QS = _offsets(T.IQ4_XS, "d", "scales_h", "scales_l", "qs")
-MX_B, MX_E, MX_QS = _offsets(T.MXFP4, "e", "qs")
+NL_B, NL_D, NL_QS = offsets(T.IQ4_NL, "d", "qs")
+XS_B, XS_D, XS_SH, XS_SL, XS_QS = offsets(T.IQ4_XS, "d", "scales_h", "scales_l", "qs")
+MX_B, MX_E, MX_QS = offsets(T.MXFP4, "e", "qs")
 
 
 # ----------------------------------------------------------------------------------------------- IQ4

@@ -23,9 +23,8 @@ import numpy as np
 from gguf import GGMLQuantizationType as T
 from numba import njit, prange
 
-from ..formats import layout
 from . import IGNORED, UNSUPPORTED, WEIGHTED, Kernels, register
-from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, put_half, row_bad
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, offsets, put_half, row_bad
 from .kquants_a import NLANE as QKX_NLANE
 from .kquants_a import qkx_search
 from .kquants_b import NLANE, make_qx_quants_lanes
@@ -34,9 +33,7 @@ QK = 32  # every legacy type has 32-element blocks
 
 
 def _offsets(qtype, *names):
-    lay = layout(qtype)
-    assert lay.block_size == QK
-    return (lay.type_size,) + tuple(lay.field(n).offset for n in names)
+    return offsets(qtype, *names, block_size=QK)
 
 
 # block sizes in bytes and field offsets, from the one layout table (module globals are compile-time constants)

@@ -23,21 +23,16 @@ from numba import njit, prange
 
 from ..formats import QK_K, layout
 from . import IGNORED, Kernels, register
-from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, put_half, row_bad
+from .common import JIT, PJIT, bits_f32, f32, f32_bits, get_half, offsets, put_half, row_bad
 
 _ABS = np.uint32(0x7FFFFFFF)
 
 
-def _offsets(qtype, *names):
-    lay = layout(qtype)
-    return (lay.type_size,) + tuple(lay.field(n).offset for n in names)
-
-
-T1_B, T1_QS, T1_QH, T1_D = _offsets(T.TQ1_0, "qs", "qh", "d")
-T2_B, T2_QS, T2_D = _offsets(T.TQ2_0, "qs", "d")
+T1_B, T1_QS, T1_QH, T1_D = offsets(T.TQ1_0, "qs", "qh", "d")
+T2_B, T2_QS, T2_D = offsets(T.TQ2_0, "qs", "d")
 T1_NQS = layout(T.TQ1_0).field("qs").count  # 48: 32 bytes of 5 x 32 elements, then 16 of 5 x 16
 T1_NQH = layout(T.TQ1_0).field("qh").count  # 4
-POW3 = np.array([1, 3, 9, 27, 81, 243], np.uint8)
+POW3 = np.array([1, 3, 9, 27, 81], np.uint8)  # 3^n for trit n of a byte
 
 
 @njit(**JIT, inline="always")
@@ -67,6 +62,16 @@ def _trit(v, id):
 
 
 @njit(**JIT, inline="always")
+def _base3(x, r, e, stride, count, id):
+    """The trits of ``x[r, e]``, ``x[r, e + stride]``, ... (``count`` of them) as a base-3 number, the first most
+    significant (ggml's ``q *= 3; q += xi``)."""
+    acc = np.uint32(0)
+    for n in range(count):
+        acc = acc * np.uint32(3) + np.uint32(_trit(x[r, e + stride * n], id))
+    return acc
+
+
+@njit(**JIT, inline="always")
 def _pack5(acc):
     """ceil(acc * 256 / 243) of a base-3 number of five trits, as ggml's uint16 arithmetic stores it."""
     return np.uint8((np.uint32(acc) * np.uint32(256) + np.uint32(242)) // np.uint32(243))
@@ -88,23 +93,14 @@ def quantize_rows_tq1_0(x, out, bad):
             e = base
             for j in range(0, n32, 32):
                 for m in range(32):
-                    acc = np.uint32(0)
-                    for n in range(5):
-                        acc = acc * np.uint32(3) + np.uint32(_trit(x[r, e + m + 32 * n], id))
-                    out[r, p + T1_QS + j + m] = _pack5(acc)
+                    out[r, p + T1_QS + j + m] = _pack5(_base3(x, r, e + m, 32, 5, id))
                 e += 5 * 32
             for j in range(n32, T1_NQS, 16):
                 for m in range(16):
-                    acc = np.uint32(0)
-                    for n in range(5):
-                        acc = acc * np.uint32(3) + np.uint32(_trit(x[r, e + m + 16 * n], id))
-                    out[r, p + T1_QS + j + m] = _pack5(acc)
+                    out[r, p + T1_QS + j + m] = _pack5(_base3(x, r, e + m, 16, 5, id))
                 e += 5 * 16
-            for j in range(T1_NQH):
-                acc = np.uint32(0)
-                for m in range(4):
-                    acc = acc * np.uint32(3) + np.uint32(_trit(x[r, e + j + T1_NQH * m], id))
-                out[r, p + T1_QH + j] = _pack5(acc * np.uint32(3))  # the first trit to the top: a fifth of 0
+            for j in range(T1_NQH):  # four trits, then the first one moved to the top: a fifth trit of 0
+                out[r, p + T1_QH + j] = _pack5(_base3(x, r, e + j, T1_NQH, 4, id) * np.uint32(3))
 
 
 @njit(**PJIT)

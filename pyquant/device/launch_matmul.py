@@ -195,11 +195,10 @@ def header() -> str:
         out += [f"#define PQ_MMVQ_EARLY_{t} {v:#x}" for t, v in tune.early_fetch_by_type]
         if tune.n1_by_type:  # measured on the H100 only (and run by the SIMT emulator, which has no __CUDA_ARCH__)
             out.append("#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ == 900")
-        for t, warps, upl, rot in tune.n1_by_type:
-            res = "PQ_MATMUL_RESIDENT" if warps == RESIDENT_WAVES_PER_SIMD * 4 else f"({warps} * PQ_WARP_SIZE)"
-            out += [f"#define PQ_MMVQ_N1_RESIDENT_{t} {res}", f"#define PQ_MMVQ_N1_UPL_{t} {upl}",
-                    f"#define PQ_MMVQ_N1_ROTATE_{t} {rot}"]
-        if tune.n1_by_type:
+            for t, warps, upl, rot in tune.n1_by_type:
+                res = "PQ_MATMUL_RESIDENT" if warps == RESIDENT_WAVES_PER_SIMD * 4 else f"({warps} * PQ_WARP_SIZE)"
+                out += [f"#define PQ_MMVQ_N1_RESIDENT_{t} {res}", f"#define PQ_MMVQ_N1_UPL_{t} {upl}",
+                        f"#define PQ_MMVQ_N1_ROTATE_{t} {rot}"]
             out.append("#endif")
     out.append("#else")
     out.append("#error \"pq_matmul.h: no tuning for this architecture family\"")
