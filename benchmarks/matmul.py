@@ -17,6 +17,7 @@ on the values); the weights of the 4096 x 14336 4-bit types fit in the H100's 50
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -366,22 +367,25 @@ def run_variants(dev, timer, directory, rng):
                     fn = dev.backend.get_function(module, lm.mmvq_kernel_name(t, n))
                 else:
                     act = dev.empty((n * kp * 4,), "uint8")
-                    nw, rpw = lm.MATVEC_F_NWARPS, cfg["frpw"][n - 1]
+                    nw, rpw = cfg.get("fnwarps", lm.MATVEC_F_NWARPS), cfg["frpw"][n - 1]
                     fn = dev.backend.get_function(module, lm.mmvf_kernel_name(t, n))
                 grid = (math.ceil(m / rpw), 1, 1)
                 block = (nw * 32, 1, 1)
                 from pyquant.device.runtime import pack_args
 
-                margs = pack_args(lm.MMV_ARGS, (st.ptr, act.ptr, act.ptr + n * kp, out.ptr, m, k, st.row_stride,
-                                                kp, m))
+                # float32 rows of kp floats are read in place, as pyquant.linear does
+                xin = x.ptr if not quantized and k == kp else act.ptr
+                margs = pack_args(lm.MMV_ARGS, (st.ptr, xin, act.ptr + n * kp, out.ptr, m, k, st.row_stride,
+                                                k if xin == x.ptr else kp, m))
 
                 def enqueue(s, quantized=quantized, x=x, act=act, fn=fn, grid=grid, block=block, margs=margs, n=n,
-                            k=k, kp=kp):
-                    if quantized:
+                            k=k, kp=kp, act_kernel=True, matvec=True):
+                    if act_kernel and quantized:
                         dev.launch(lm.quantize_spec("f32", n, k, True), (x.ptr, act.ptr, n, k, k, kp), s)
-                    else:
+                    elif act_kernel and k != kp:
                         dev.launch(lm.convert_spec("f32", "f32", n, k), (x.ptr, act.ptr, n, k, k, kp), s)
-                    dev.backend.launch(fn, grid, block, 0, s.handle, margs, overlap=True)  # as pyquant.linear
+                    if matvec:
+                        dev.backend.launch(fn, grid, block, 0, s.handle, margs, overlap=True)  # as pyquant.linear
 
                 us = timer.time_us(enqueue)
                 wbytes = m * row_bytes(t, k)
@@ -394,6 +398,14 @@ def run_variants(dev, timer, directory, rng):
                                 "weight_GBps": wbytes / (us * 1e-6) / 1e9, "rel_diff_to_first": dev_rel})
                 print(f"variant {name:8s} {tname:5s} {m}x{k} n={n}: {us:8.2f} us {wbytes / us / 1e3:7.0f} GB/s"
                       f"{'' if dev_rel < 1e-4 else f'  WRONG: {dev_rel:.2e} from the first variant'}", flush=True)
+                if os.environ.get("VARIANT_SOLO") and name == next(iter(cfgs)) and quantized:
+                    # where the time goes: the mat-vec alone (on the activations just computed) and the
+                    # activation kernel alone, each in a graph of its own
+                    solo = timer.time_us(functools.partial(enqueue, act_kernel=False))
+                    act_us = timer.time_us(functools.partial(enqueue, matvec=False))
+                    results[-1].update(matvec_only_us=solo, act_only_us=act_us)
+                    print(f"  {name} {tname} {m}x{k} n={n}: mat-vec alone {solo:.2f} us, activation kernel alone "
+                          f"{act_us:.2f} us", flush=True)
         dev.backend.unload_module(module)
     return results
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,19 @@ _BASE = _n1(1, 2, 4)  # the adopted NVIDIA table
 _EARLY = dict(early=lm.MATVEC_TUNING["nvidia"].early_fetch,
               early_by_type=dict(lm.MATVEC_TUNING["nvidia"].early_fetch_by_type))
 
+# the adopted one-column geometry per type: (warps resident per SM, units per lane, rotate)
+_N1 = {t: (w, u, r) for t, w, u, r in lm.MATVEC_TUNING["nvidia"].n1_by_type}
+# the types still under issue 4's n = 1 criteria after session 7
+_SLOW = ("q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "iq4_xs", "mxfp4")
+
+
+def _early1(types) -> dict:
+    """The adopted early bits with the one-column kernel's bit set for ``types`` too."""
+    by = dict(_EARLY["early_by_type"])
+    return dict(early=_EARLY["early"],
+                early_by_type={**by, **{t: by.get(t, _EARLY["early"]) | 1 for t in types}})
+
+
 VARIANTS = {
     # session 6, run U: the n = 1 geometry for the types still under issue 4's n = 1 criteria (IQ4_XS and MXFP4
     # under 85 % of copy on 28672x8192; Q4_1, Q5_0, Q5_1, Q8_0, IQ4_XS under 1.15x ggml on 4096x14336) with the
@@ -43,14 +57,21 @@ VARIANTS = {
     # lane (8 units per lane, twice the bytes in flight, spills for them): both slower beyond the L2. Runs R-T
     # timed where the tile loads go out (adopted) and an exact float epilogue of the Q3_K/Q6_K dot products
     # (4-6 % slower: removed); run V the table types' table kept in registers (1-8 % slower: removed).
-    "base": dict(_BASE, **_EARLY),
-    # session 7, run W: tiles through a shared-memory ring filled by cp.async (2-8 stages, up to 13 KiB a warp;
+    # Session 7, run W: tiles through a shared-memory ring filled by cp.async (2-8 stages, up to 13 KiB a warp;
     # the code is in benchmarks/NOTES.md's account only): slower at n = 1 for every type but Q8_0, 3-23 % slower
-    # from 2 columns on. Run X: 24 or 32 warps an SM, rotated tile order, the float mat-vec's geometry. Run Y:
-    # the one-column kernel with 24 warps an SM and 2 units per lane (o24u2), rotated (rot), both (o24u2r).
-    "o24u2": dict(_BASE, **_EARLY, n1=(24, 2, 0)),
-    "rot": dict(_BASE, **_EARLY, n1=(16, 4, 1)),
-    "o24u2r": dict(_BASE, **_EARLY, n1=(24, 2, 1)),
+    # from 2 columns on. Runs X and Y: 24 or 32 warps an SM, rotated tile order (adopted per type, ``_N1``).
+    "base": dict(_BASE, **_EARLY, n1_by_type=_N1),
+    # session 8, run AA: the stragglers' one-column kernel with early tile loads and lighter geometries; the
+    # float mat-vec (F16/BF16 0.93x ggml at n = 1 on 4096x14336, at the copy rate on 14336x4096) with its next
+    # batch of weight loads in flight during the products (fpipe), 8 warps a block with one row (fnwarps,
+    # frpw), a whole row's share of loads in one batch (fsteps)
+    "e1": dict(_BASE, **_early1(_SLOW), n1_by_type=_N1, fpipe=1),
+    "g16u2": dict(_BASE, **_EARLY, n1_by_type={**_N1, **{t: (16, 2, 1) for t in _SLOW}}, fnwarps=8,
+                  frpw=[1] + _BASE["frpw"][1:]),
+    "g16u2e": dict(_BASE, **_early1(_SLOW), n1_by_type={**_N1, **{t: (16, 2, 1) for t in _SLOW}}, fnwarps=8,
+                   frpw=[1] + _BASE["frpw"][1:], fsteps=8),
+    "g24u2e": dict(_BASE, **_early1(_SLOW), n1_by_type={**_N1, **{t: (24, 2, 1) for t in _SLOW}}, fpipe=1,
+                   fsteps=2),
 }
 
 SOURCE = """#include "pq_port.h"
@@ -69,6 +90,12 @@ def defines(cfg: dict) -> list[str]:
     if "n1" in cfg:  # every type's one-column kernel: (warps resident per SM, units per lane, rotate)
         warps, upl, rot = cfg["n1"]
         out += [f"-DPQ_MMVQ_N1_RESIDENT=({warps}*32)", f"-DPQ_MMVQ_N1_UPL={upl}", f"-DPQ_MMVQ_N1_ROTATE={rot}"]
+    for t, (warps, upl, rot) in cfg.get("n1_by_type", {}).items():  # one type's one-column kernel
+        out += [f"-DPQ_MMVQ_N1_RESIDENT_{t}=({warps}*32)", f"-DPQ_MMVQ_N1_UPL_{t}={upl}",
+                f"-DPQ_MMVQ_N1_ROTATE_{t}={rot}"]
+    for key, macro in (("fnwarps", "PQ_MMVF_NWARPS"), ("fsteps", "PQ_MMVF_STEPS"), ("fpipe", "PQ_MMVF_PIPE")):
+        if key in cfg:  # the float mat-vec: warps a block, weight steps a batch, pipelined batches
+            out.append(f"-D{macro}={cfg[key]}")
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}", f"-DPQ_MMVQ_EARLY_FETCH={cfg.get('early', 0)}",
                   *(f"-DPQ_MMVQ_EARLY_{t}={v}" for t, v in cfg.get("early_by_type", {}).items())]
 
@@ -100,7 +127,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "variant.hip").write_text(SOURCE)
     meta = {}
-    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+    with concurrent.futures.ThreadPoolExecutor(int(os.environ.get("JOBS", "2"))) as ex:
         for name, note in ex.map(lambda kv: build(kv[0], kv[1], out, args.arch), VARIANTS.items()):
             print(name, note, flush=True)
             meta[name] = dict(VARIANTS[name], file=f"{name}.{args.arch}.cubin")

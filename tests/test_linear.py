@@ -205,11 +205,12 @@ def test_matvec_kernels_awkward_values(gpu):
 
 
 @needs_cxx
-@pytest.mark.parametrize("qtype", ["Q4_0", "Q4_1", "Q5_1", "Q8_0", "Q5_K", "Q6_K"])
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q4_1", "Q5_1", "Q8_0", "Q5_K", "Q6_K", "F16", "BF16"])
 def test_matvec_kernels_long_rows(gpu, qtype):
     """Rows of several tiles and a partial last one, for the one-column kernels whose blocks start their rows at
     rotated tiles (the NVIDIA row's ``n1_by_type``: block b begins at tile round b mod rounds and wraps around)
-    and for one that does not (Q6_K); 9 rows, so 5 blocks of 2 rows start at 5 different tiles."""
+    and for one that does not (Q6_K); 9 rows, so 5 blocks of 2 rows start at 5 different tiles. F16/BF16: rows
+    of 5 batches of weight loads and a partial sixth (the first batch's loads go out before the wait)."""
     tune = lm.MATVEC_TUNING[lm.family(gpu.arch)]
     rows = tune.rows(qtype, 1)
     units = 32 * tune.units_per_lane[0] * 32  # elements per tile at the family's widest one-column geometry

@@ -5,7 +5,9 @@
 #define PQ_MMV_MAX_NCOLS 8
 #define PQ_QUANTIZE_THREADS 256
 #define PQ_CONVERT_THREADS 256
+#ifndef PQ_MMVF_NWARPS  // a build may predefine it (benchmarks/matmul_variants.py)
 #define PQ_MMVF_NWARPS 4
+#endif
 // threads that must fit on one CU/SM at once: 4 waves per SIMD on AMD (registers <= 1/4 of the file),
 // at most 128 registers a thread on the H100 (sm_90, where the tuning was measured); other NVIDIA
 // targets allow 168 (12 resident warps): their ptxas needs a few more for Q6_K/Q8_0 without spilling
