@@ -367,7 +367,7 @@ def run_variants(dev, timer, directory, rng):
                     fn = dev.backend.get_function(module, lm.mmvq_kernel_name(t, n))
                 else:
                     act = dev.empty((n * kp * 4,), "uint8")
-                    nw, rpw = cfg.get("fnwarps", lm.MATVEC_F_NWARPS), cfg["frpw"][n - 1]
+                    nw, rpw = cfg["fnwarps"][n - 1], cfg["frpw"][n - 1]
                     fn = dev.backend.get_function(module, lm.mmvf_kernel_name(t, n))
                 grid = (math.ceil(m / rpw), 1, 1)
                 block = (nw * 32, 1, 1)

@@ -21,14 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from pyquant.device import launch_matmul as lm  # noqa: E402
 
-# rpw / frpw: rows per block (every warp of the block holds them; the nwarps warps split the row length)
+# rpw / frpw: rows per block; fnwarps: warps per block of the float mat-vec (every warp of the block holds them; the nwarps warps split the row length)
 _REST = dict(nwarps=[1] * 7, rpw=[2] * 7, upl=[2, 1, 1, 1, 1, 1, 1])  # the adopted NVIDIA table from 2 columns on
 
 
 def _n1(nwarps: int, rpw: int, upl: int) -> dict:
     """The adopted table with another geometry at n = 1."""
+    nv = lm.MATVEC_TUNING["nvidia"]
     return dict(nwarps=[nwarps] + _REST["nwarps"], rpw=[rpw] + _REST["rpw"], upl=[upl] + _REST["upl"],
-                frpw=[2, 2, 2, 4, 2, 2, 2, 2])
+                frpw=list(nv.f_rows_per_warp), fnwarps=list(nv.f_nwarps))
 
 
 _BASE = _n1(1, 2, 4)  # the adopted NVIDIA table
@@ -85,7 +86,7 @@ SOURCE = """#include "pq_port.h"
 def defines(cfg: dict) -> list[str]:
     out = []
     for key, macro in (("nwarps", "PQ_MMVQ_NWARPS"), ("rpw", "PQ_MMVQ_RPW"), ("upl", "PQ_MMVQ_UPL"),
-                       ("frpw", "PQ_MMVF_RPW")):
+                       ("frpw", "PQ_MMVF_RPW"), ("fnwarps", "PQ_MMVF_NWARPS")):
         out += [f"-D{macro}_{c}={v}" for c, v in enumerate(cfg[key], 1)]
     if "n1" in cfg:  # every type's one-column kernel: (warps resident per SM, units per lane, rotate)
         warps, upl, rot = cfg["n1"]
@@ -93,8 +94,8 @@ def defines(cfg: dict) -> list[str]:
     for t, (warps, upl, rot) in cfg.get("n1_by_type", {}).items():  # one type's one-column kernel
         out += [f"-DPQ_MMVQ_N1_RESIDENT_{t}=({warps}*32)", f"-DPQ_MMVQ_N1_UPL_{t}={upl}",
                 f"-DPQ_MMVQ_N1_ROTATE_{t}={rot}"]
-    for key, macro in (("fnwarps", "PQ_MMVF_NWARPS"), ("fsteps", "PQ_MMVF_STEPS"), ("fpipe", "PQ_MMVF_PIPE")):
-        if key in cfg:  # the float mat-vec: warps a block, weight steps a batch, pipelined batches
+    for key, macro in (("fsteps", "PQ_MMVF_STEPS"), ("fpipe", "PQ_MMVF_PIPE")):
+        if key in cfg:  # the float mat-vec: weight steps a batch, pipelined batches
             out.append(f"-D{macro}={cfg[key]}")
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}", f"-DPQ_MMVQ_EARLY_FETCH={cfg.get('early', 0)}",
                   *(f"-DPQ_MMVQ_EARLY_{t}={v}" for t, v in cfg.get("early_by_type", {}).items())]

@@ -5,9 +5,6 @@
 #define PQ_MMV_MAX_NCOLS 8
 #define PQ_QUANTIZE_THREADS 256
 #define PQ_CONVERT_THREADS 256
-#ifndef PQ_MMVF_NWARPS  // a build may predefine it (benchmarks/matmul_variants.py)
-#define PQ_MMVF_NWARPS 4
-#endif
 // threads that must fit on one CU/SM at once: 4 waves per SIMD on AMD (registers <= 1/4 of the file),
 // at most 128 registers a thread on the H100 (sm_90, where the tuning was measured); other NVIDIA
 // targets allow 168 (12 resident warps): their ptxas needs a few more for Q6_K/Q8_0 without spilling
@@ -17,7 +14,7 @@
 #define PQ_MATMUL_RESIDENT (16 * PQ_WARP_SIZE)
 #endif
 
-// A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* macro itself (benchmarks/matmul.py's tuning variants)
+// A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* / PQ_MMVF_NWARPS_* macro itself (benchmarks/matmul.py's tuning variants)
 #ifndef PQ_MMVQ_NWARPS_1
 #if defined(PQ_NVIDIA)  // nvidia
 #define PQ_MATMUL_FAMILY "nvidia"
@@ -47,7 +44,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_UPL_7 1
 #define PQ_MMVQ_UPL_8 1
 #define PQ_MMVQ_UPL_MAX_q8_K 2
-#define PQ_MMVF_RPW_1 2
+#define PQ_MMVF_RPW_1 1
 #define PQ_MMVF_RPW_2 2
 #define PQ_MMVF_RPW_3 2
 #define PQ_MMVF_RPW_4 4
@@ -55,8 +52,18 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMVF_NWARPS_1 8
+#define PQ_MMVF_NWARPS_2 4
+#define PQ_MMVF_NWARPS_3 4
+#define PQ_MMVF_NWARPS_4 4
+#define PQ_MMVF_NWARPS_5 4
+#define PQ_MMVF_NWARPS_6 4
+#define PQ_MMVF_NWARPS_7 4
+#define PQ_MMVF_NWARPS_8 4
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_EARLY_FETCH 0xfe
+#define PQ_MMVQ_EARLY_q4_1 0xff
+#define PQ_MMVQ_EARLY_q5_0 0xff
 #define PQ_MMVQ_EARLY_q8_0 0xfc
 #define PQ_MMVQ_EARLY_q3_K 0x0
 #define PQ_MMVQ_EARLY_q4_K 0x0
@@ -67,14 +74,17 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_N1_RESIDENT_q4_0 (24 * PQ_WARP_SIZE)
 #define PQ_MMVQ_N1_UPL_q4_0 2
 #define PQ_MMVQ_N1_ROTATE_q4_0 1
-#define PQ_MMVQ_N1_RESIDENT_q4_1 (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_RESIDENT_q4_1 PQ_MATMUL_RESIDENT
 #define PQ_MMVQ_N1_UPL_q4_1 2
 #define PQ_MMVQ_N1_ROTATE_q4_1 1
+#define PQ_MMVQ_N1_RESIDENT_q5_0 PQ_MATMUL_RESIDENT
+#define PQ_MMVQ_N1_UPL_q5_0 2
+#define PQ_MMVQ_N1_ROTATE_q5_0 1
 #define PQ_MMVQ_N1_RESIDENT_q5_1 (24 * PQ_WARP_SIZE)
 #define PQ_MMVQ_N1_UPL_q5_1 2
 #define PQ_MMVQ_N1_ROTATE_q5_1 1
 #define PQ_MMVQ_N1_RESIDENT_q8_0 PQ_MATMUL_RESIDENT
-#define PQ_MMVQ_N1_UPL_q8_0 4
+#define PQ_MMVQ_N1_UPL_q8_0 2
 #define PQ_MMVQ_N1_ROTATE_q8_0 1
 #define PQ_MMVQ_N1_RESIDENT_q5_K PQ_MATMUL_RESIDENT
 #define PQ_MMVQ_N1_UPL_q5_K 4
@@ -119,6 +129,14 @@ static_assert(PQ_WARP_SIZE == 64, "pq_matmul.h: cdna has 64-lane waves");
 #define PQ_MMVF_RPW_6 1
 #define PQ_MMVF_RPW_7 1
 #define PQ_MMVF_RPW_8 1
+#define PQ_MMVF_NWARPS_1 4
+#define PQ_MMVF_NWARPS_2 4
+#define PQ_MMVF_NWARPS_3 4
+#define PQ_MMVF_NWARPS_4 4
+#define PQ_MMVF_NWARPS_5 4
+#define PQ_MMVF_NWARPS_6 4
+#define PQ_MMVF_NWARPS_7 4
+#define PQ_MMVF_NWARPS_8 4
 #define PQ_MMV_COL_FENCE 2
 #define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX10__) && !defined(__gfx1030__) && !defined(__gfx1031__) && !defined(__gfx1032__) && !defined(__gfx1033__) && !defined(__gfx1034__) && !defined(__gfx1035__) && !defined(__gfx1036__)  // rdna1
@@ -156,6 +174,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna1 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMVF_NWARPS_1 4
+#define PQ_MMVF_NWARPS_2 4
+#define PQ_MMVF_NWARPS_3 4
+#define PQ_MMVF_NWARPS_4 4
+#define PQ_MMVF_NWARPS_5 4
+#define PQ_MMVF_NWARPS_6 4
+#define PQ_MMVF_NWARPS_7 4
+#define PQ_MMVF_NWARPS_8 4
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX10__)  // rdna2
@@ -193,6 +219,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna2 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMVF_NWARPS_1 4
+#define PQ_MMVF_NWARPS_2 4
+#define PQ_MMVF_NWARPS_3 4
+#define PQ_MMVF_NWARPS_4 4
+#define PQ_MMVF_NWARPS_5 4
+#define PQ_MMVF_NWARPS_6 4
+#define PQ_MMVF_NWARPS_7 4
+#define PQ_MMVF_NWARPS_8 4
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX11__)  // rdna3
@@ -230,6 +264,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna3 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMVF_NWARPS_1 4
+#define PQ_MMVF_NWARPS_2 4
+#define PQ_MMVF_NWARPS_3 4
+#define PQ_MMVF_NWARPS_4 4
+#define PQ_MMVF_NWARPS_5 4
+#define PQ_MMVF_NWARPS_6 4
+#define PQ_MMVF_NWARPS_7 4
+#define PQ_MMVF_NWARPS_8 4
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_EARLY_FETCH 0x0
 #elif defined(__GFX12__)  // rdna4
@@ -267,6 +309,14 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: rdna4 has 32-lane waves");
 #define PQ_MMVF_RPW_6 2
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
+#define PQ_MMVF_NWARPS_1 4
+#define PQ_MMVF_NWARPS_2 4
+#define PQ_MMVF_NWARPS_3 4
+#define PQ_MMVF_NWARPS_4 4
+#define PQ_MMVF_NWARPS_5 4
+#define PQ_MMVF_NWARPS_6 4
+#define PQ_MMVF_NWARPS_7 4
+#define PQ_MMVF_NWARPS_8 4
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_EARLY_FETCH 0x0
 #else

@@ -410,11 +410,11 @@ PQ_INLINE constexpr int pq_mmvf_steps() {
 }
 
 #define PQ_MMVF_KERNEL(TYPE, NC)                                                                                 \
-    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVF_NWARPS * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void mul_mat_vec_##TYPE##_f32_c##NC(  \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_MMVF_NWARPS_##NC * PQ_WARP_SIZE, PQ_MATMUL_RESIDENT) void mul_mat_vec_##TYPE##_f32_c##NC(  \
         const void* __restrict__ w, const void* __restrict__ x, const void* __restrict__ unused,                 \
         float* __restrict__ dst, int64_t m, int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) { \
         (void)unused;                                                                                            \
-        mul_mat_vec_f<pq_wf_##TYPE, NC, PQ_MMVF_NWARPS, PQ_MMVF_RPW_##NC, pq_mmvf_steps<pq_wf_##TYPE, NC>(),      \
+        mul_mat_vec_f<pq_wf_##TYPE, NC, PQ_MMVF_NWARPS_##NC, PQ_MMVF_RPW_##NC, pq_mmvf_steps<pq_wf_##TYPE, NC>(),      \
                       PQ_MMVF_PIPE != 0>((const uint8_t*)w, (const float*)x, dst, m, k, w_stride, a_stride,      \
                                          dst_stride);                                                            \
     }

@@ -55,8 +55,10 @@ class MatVecTune:
     max_rows_per_warp: tuple[tuple[str, int], ...] = ()
     #: per weight type (ggml name), the most units per lane (registers: a tile's prefetch lives in them)
     max_units_per_lane: tuple[tuple[str, int], ...] = ()
-    #: the float mat-vec (F32/F16/BF16 weights): rows per block by ncols; its blocks have 4 warps
+    #: the float mat-vec (F32/F16/BF16 weights): rows per block and warps per block by ncols (the warps split
+    #: the row length)
     f_rows_per_warp: tuple[int, ...] = (2, 2, 2, 4, 4, 4, 4, 4)
+    f_nwarps: tuple[int, ...] = (4,) * 8
     #: a compiler fence between groups of this many columns in the mat-vec's column loop (0: none): stops the
     #: compiler from hoisting every column's activation loads at once where that exceeds the register budget
     col_fence: int = 0
@@ -78,7 +80,7 @@ class MatVecTune:
         return min(self.rows_per_warp[ncols - 1], cap)
 
     def __post_init__(self):
-        for f in (self.nwarps, self.rows_per_warp, self.units_per_lane):
+        for f in (self.nwarps, self.rows_per_warp, self.units_per_lane, self.f_rows_per_warp, self.f_nwarps):
             assert len(f) == MAX_NCOLS and all(v >= 1 for v in f)
 
 
@@ -103,11 +105,12 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     # lost 2-4 % through pyquant.linear; the other types lose with either.
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
-                         f_rows_per_warp=(2, 2, 2, 4, 2, 2, 2, 2), early_fetch=0b11111110,
-                         early_fetch_by_type=(("q8_0", 0b11111100), ("q3_K", 0), ("q4_K", 0), ("iq4_nl", 0xFF),
-                                              ("iq4_xs", 0xFF), ("mxfp4", 0xFF)),
-                         n1_by_type=(("q4_0", 24, 2, 1), ("q4_1", 24, 2, 1), ("q5_1", 24, 2, 1), ("q8_0", 16, 4, 1),
-                                     ("q5_K", 16, 4, 1))),
+                         f_rows_per_warp=(1, 2, 2, 4, 2, 2, 2, 2), f_nwarps=(8, 4, 4, 4, 4, 4, 4, 4),
+                         early_fetch=0b11111110,
+                         early_fetch_by_type=(("q4_1", 0xFF), ("q5_0", 0xFF), ("q8_0", 0b11111100), ("q3_K", 0),
+                                              ("q4_K", 0), ("iq4_nl", 0xFF), ("iq4_xs", 0xFF), ("mxfp4", 0xFF)),
+                         n1_by_type=(("q4_0", 24, 2, 1), ("q4_1", 16, 2, 1), ("q5_0", 16, 2, 1), ("q5_1", 24, 2, 1),
+                                     ("q8_0", 16, 2, 1), ("q5_K", 16, 4, 1))),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
     # VGPRs of 4 waves per SIMD hold one row's accumulators only.
@@ -124,8 +127,6 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     "rdna4": MatVecTune(nwarps=(4,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                         units_per_lane=(2, 1, 1, 1, 1, 1, 1, 1), warp=32, f_rows_per_warp=(2,) * 8),
 }
-
-MATVEC_F_NWARPS = 4  # warps per block of the float mat-vec
 
 # The header's preprocessor condition for each family (clang defines __GFX9__ ... __GFX12__ per target).
 _FAMILY_CONDITION = {
@@ -165,9 +166,6 @@ def header() -> str:
         f"#define PQ_MMV_MAX_NCOLS {MAX_NCOLS}",
         f"#define PQ_QUANTIZE_THREADS {QUANTIZE_THREADS}",
         f"#define PQ_CONVERT_THREADS {CONVERT_THREADS}",
-        "#ifndef PQ_MMVF_NWARPS  // a build may predefine it (benchmarks/matmul_variants.py)",
-        f"#define PQ_MMVF_NWARPS {MATVEC_F_NWARPS}",
-        "#endif",
         "// threads that must fit on one CU/SM at once: 4 waves per SIMD on AMD (registers <= 1/4 of the file),",
         "// at most 128 registers a thread on the H100 (sm_90, where the tuning was measured); other NVIDIA",
         "// targets allow 168 (12 resident warps): their ptxas needs a few more for Q6_K/Q8_0 without spilling",
@@ -178,7 +176,7 @@ def header() -> str:
         "#endif",
     ]
     out.append("")
-    out.append("// A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* macro itself (benchmarks/matmul.py's tuning variants)")
+    out.append("// A build may predefine every PQ_MMVQ_* / PQ_MMVF_RPW_* / PQ_MMVF_NWARPS_* macro itself (benchmarks/matmul.py's tuning variants)")
     out.append("#ifndef PQ_MMVQ_NWARPS_1")
     first = True
     for fam in FAMILIES:
@@ -192,6 +190,7 @@ def header() -> str:
         out += [f"#define PQ_MMVQ_RPW_MAX_{t} {v}" for t, v in tune.max_rows_per_warp]
         out += [f"#define PQ_MMVQ_UPL_MAX_{t} {v}" for t, v in tune.max_units_per_lane]
         out += [f"#define PQ_MMVF_RPW_{c} {v}" for c, v in enumerate(tune.f_rows_per_warp, 1)]
+        out += [f"#define PQ_MMVF_NWARPS_{c} {v}" for c, v in enumerate(tune.f_nwarps, 1)]
         out.append(f"#define PQ_MMV_COL_FENCE {tune.col_fence}")
         out.append(f"#define PQ_MMVQ_EARLY_FETCH {tune.early_fetch:#x}")
         out += [f"#define PQ_MMVQ_EARLY_{t} {v:#x}" for t, v in tune.early_fetch_by_type]
@@ -325,7 +324,7 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
         nw, rows = tune.nwarps[c - 1], tune.rows(lay.qtype, c)
         name = mmvq_kernel_name(lay.qtype, c)
     else:
-        nw, rows = MATVEC_F_NWARPS, tune.f_rows_per_warp[c - 1]
+        nw, rows = tune.f_nwarps[c - 1], tune.f_rows_per_warp[c - 1]
         name = mmvf_kernel_name(lay.qtype, c)
     grid = max(1, -(-int(m) // rows))
     if grid >= 2**31:
@@ -377,7 +376,7 @@ def expectations() -> dict:
         arg_types[name] = MMV_ARGS if name.startswith("mul_mat_vec_") else ACT_ARGS
     # the check is per kernel name, not per architecture: the narrowest block any family launches (the launch
     # bounds come from the same table as the specs, so each architecture's own is exact by construction)
-    widest = min(min(min(t.nwarps), MATVEC_F_NWARPS) * t.warp for t in MATVEC_TUNING.values())
+    widest = min(min(min(t.nwarps), min(t.f_nwarps)) * t.warp for t in MATVEC_TUNING.values())
     return {
         "expected_kernels": names,
         "arg_types": arg_types,
