@@ -40,8 +40,6 @@ _EARLY = dict(early=lm.MATVEC_TUNING["nvidia"].early_fetch,
 
 # the adopted one-column geometry per type: (warps resident per SM, units per lane, rotate)
 _N1 = {t: (w, u, r) for t, w, u, r in lm.MATVEC_TUNING["nvidia"].n1_by_type}
-# the types still under issue 4's n = 1 criteria after session 7
-_SLOW = ("q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "iq4_xs", "mxfp4")
 
 
 def _early1(types) -> dict:
@@ -62,17 +60,17 @@ VARIANTS = {
     # the code is in benchmarks/NOTES.md's account only): slower at n = 1 for every type but Q8_0, 3-23 % slower
     # from 2 columns on. Runs X and Y: 24 or 32 warps an SM, rotated tile order (adopted per type, ``_N1``).
     "base": dict(_BASE, **_EARLY, n1_by_type=_N1),
-    # session 8, run AA: the stragglers' one-column kernel with early tile loads and lighter geometries; the
-    # float mat-vec (F16/BF16 0.93x ggml at n = 1 on 4096x14336, at the copy rate on 14336x4096) with its next
-    # batch of weight loads in flight during the products (fpipe), 8 warps a block with one row (fnwarps,
-    # frpw), a whole row's share of loads in one batch (fsteps)
-    "e1": dict(_BASE, **_early1(_SLOW), n1_by_type=_N1, fpipe=1),
-    "g16u2": dict(_BASE, **_EARLY, n1_by_type={**_N1, **{t: (16, 2, 1) for t in _SLOW}}, fnwarps=8,
-                  frpw=[1] + _BASE["frpw"][1:]),
-    "g16u2e": dict(_BASE, **_early1(_SLOW), n1_by_type={**_N1, **{t: (16, 2, 1) for t in _SLOW}}, fnwarps=8,
-                   frpw=[1] + _BASE["frpw"][1:], fsteps=8),
-    "g24u2e": dict(_BASE, **_early1(_SLOW), n1_by_type={**_N1, **{t: (24, 2, 1) for t in _SLOW}}, fpipe=1,
-                   fsteps=2),
+    # session 8, run AA: the stragglers' one-column kernel with early tile loads (e1) and lighter geometries
+    # (16 or 24 warps, 2 units per lane, rotated; g16u2 / g16u2e / g24u2e with early loads): adopted for Q4_1 and
+    # Q5_0 (g16u2e) and Q8_0 (g16u2); the float mat-vec at n = 1 with its next batch of weight loads in flight
+    # during the products (fpipe, slower), 8 warps of one row (adopted), a warp's whole share in one batch (fsteps).
+    # Run AB: the rest with the chained overlapped launches (every variant carries them).
+    "q16e": dict(_BASE, **_early1(("q5_1", "q8_0")),
+                 n1_by_type={**_N1, "q5_1": (16, 2, 1), "q8_0": (16, 2, 1)},
+                 fnwarps=[8, 8] + _BASE["fnwarps"][2:], frpw=[2, 1] + _BASE["frpw"][2:]),
+    "q24e": dict(_BASE, **_early1(("q5_1", "q8_0")),
+                 n1_by_type={**_N1, "q5_1": (24, 2, 1), "q8_0": (24, 2, 1)},
+                 fnwarps=[16, 8] + _BASE["fnwarps"][2:], frpw=[1, 2] + _BASE["frpw"][2:]),
 }
 
 SOURCE = """#include "pq_port.h"

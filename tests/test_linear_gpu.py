@@ -184,3 +184,36 @@ def test_linear_auto_dispatch(dev):
         bound = np.maximum(ref.q8_1_bound(ref.dequant64(q), x) + ref.accumulation_bound(q, ref.q8_1_values(x)),
                            gemm_bound(q, x, "f16"))
         assert (np.abs(y - exact) <= bound).all()
+
+
+# ---------------------------------------------------------------------------------------------- ordering
+
+
+def test_linear_chain_without_syncs(dev):
+    """Twelve calls on one stream, each reading the output of the call before, with no synchronization between
+    them. The activation kernels are launched overlapped and wait for the mat-vec before them (which releases
+    its successor at its start) before they read x or rewrite the activation scratch that mat-vec still reads;
+    the float mat-vec reads x in place after the same wait. The outputs are bit-identical to the same calls
+    synchronized one by one; a missing wait shows up as a different (or NaN) layer."""
+    k = 4096
+    types = ["Q4_K", "F16", "Q8_0", "IQ4_XS", "BF16", "Q6_K"]
+    ws = [weights(t, k, k, 20 + i).to(dev) for i, t in enumerate(types)] * 2
+    x = dev.from_host(activations(1, k, 20))
+
+    def chain(sync: bool) -> list[np.ndarray]:
+        outs = [dev.empty((1, k), "float32").fill_bytes(0xFF) for _ in ws]
+        dev.synchronize()
+        cur = x
+        for w, out in zip(ws, outs, strict=True):
+            cur = pyquant.linear(cur, w, out=out, path="mmv")
+            if sync:
+                dev.synchronize()
+        dev.synchronize()
+        return [o.cpu() for o in outs]
+
+    synced = chain(True)
+    assert all(np.isfinite(y).all() for y in synced)
+    for _ in range(3):
+        chained = chain(False)
+        for i, (a, b) in enumerate(zip(synced, chained, strict=True)):
+            assert np.array_equal(a, b), f"layer {i} ({types[i % len(types)]}) differs without synchronization"

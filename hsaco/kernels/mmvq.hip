@@ -190,6 +190,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     // ROT: the tile of iteration i is that of round (i + rot) mod iters (a warp keeps its own tiles)
     const int64_t rot = ROT ? (int64_t)(blockIdx.x % (uint32_t)iters) : 0;
     auto tile_of = [&](int64_t i) { return (i + rot < iters ? i + rot : i + rot - iters) * NWARPS + warp; };
+    pq_release_next();  // the next linear's activation kernel may start: it waits for this grid (overlapped launch)
     fetch(ROT ? tile_of(0) : warp);
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
                          // weight loads are already in flight
@@ -359,6 +360,7 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
                 if (e0 + s * NWARPS * STEP < kp) WF::ld(rows[r], e0 + s * NWARPS * STEP, wr[s][r]);
     };
     int64_t e0 = (int64_t)warp * STEP + 4 * lane;
+    pq_release_next();  // the next kernel may start: it waits for this grid before it reads x or writes (overlap)
     fetch(e0);
     pq_wait_previous();  // x comes from the conversion kernel before (overlapped launch)
     for (; e0 < kp; e0 += batch) {

@@ -71,7 +71,8 @@ PQ_INLINE int64_t pq_mmvq_act_offset(int64_t i0) {
 template <class X, bool SPLIT>
 PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k,
                                   int64_t x_row_stride, int64_t kp) {
-    pq_release_next();  // the mat-vec launched after this may start: it waits for this grid before reading
+    pq_release_next();   // the mat-vec launched after this may start: it waits for this grid before reading
+    pq_wait_previous();  // x (and the output's previous reader) come from the kernel before (overlapped launch)
     const int64_t i0 = 4 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);  // first of this thread's 4
     if (i0 >= kp) return;  // whole 8-lane groups leave together: kp is a multiple of 32
     for (int64_t row = blockIdx.y; row < n; row += gridDim.y) {
@@ -116,7 +117,8 @@ struct pq_y_bf16 {
 template <class X, class Y>
 PQ_INLINE void convert_rows(const void* __restrict__ x, void* __restrict__ y, int64_t n, int64_t k,
                             int64_t x_row_stride, int64_t kp) {
-    pq_release_next();  // the float mat-vec launched after this may start (it waits for this grid)
+    pq_release_next();   // the float mat-vec launched after this may start (it waits for this grid)
+    pq_wait_previous();  // x (and the output's previous reader) come from the kernel before (overlapped launch)
     const int64_t i0 = 4 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);
     if (i0 >= kp) return;
     for (int64_t row = blockIdx.y; row < n; row += gridDim.y) {

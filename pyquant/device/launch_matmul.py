@@ -297,7 +297,10 @@ def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
     threads = QUANTIZE_THREADS
     gx = -(-(kp // 4) // threads)
     gy = max(1, min(65535, int(n)))
-    return LaunchSpec(quantize_kernel_name(x_dtype, split), (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS)
+    # overlap: the activation kernels wait (pq_wait_previous) for the kernel before them (a mat-vec releases the
+    # next kernel at its start) before reading x or writing; their launch overlaps that kernel's tail
+    return LaunchSpec(quantize_kernel_name(x_dtype, split), (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS,
+                      overlap=True)
 
 
 def convert_spec(x_dtype: str, out: str, n: int, k: int) -> LaunchSpec:
@@ -305,7 +308,8 @@ def convert_spec(x_dtype: str, out: str, n: int, k: int) -> LaunchSpec:
     kp = padded(k)
     gx = -(-kp // (4 * CONVERT_THREADS))
     gy = max(1, min(65535, int(n)))
-    return LaunchSpec(convert_kernel_name(x_dtype, out), (gx, gy, 1), (CONVERT_THREADS, 1, 1), 0, ACT_ARGS)
+    return LaunchSpec(convert_kernel_name(x_dtype, out), (gx, gy, 1), (CONVERT_THREADS, 1, 1), 0, ACT_ARGS,
+                      overlap=True)  # as quantize_spec
 
 
 MMV_ARGS = ("ptr", "ptr", "ptr", "ptr", "i64", "i64", "i64", "i64", "i64")
@@ -330,7 +334,8 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
     if grid >= 2**31:
         raise ValueError(f"too many weight rows for one launch: {m}")
     # overlap: the mat-vec kernels wait (pq_wait_previous) for the activation kernel before them before reading
-    # activations or writing dst, so their weight loads start while it finishes
+    # activations or writing dst, so their weight loads start while it finishes; they release the kernel after
+    # them (pq_release_next) at their start: the next linear's activation kernel, which waits in turn
     return LaunchSpec(name, (grid, 1, 1), (nw * tune.warp, 1, 1), 0, MMV_ARGS, overlap=True)
 
 
