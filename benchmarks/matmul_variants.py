@@ -64,13 +64,18 @@ VARIANTS = {
     # (16 or 24 warps, 2 units per lane, rotated; g16u2 / g16u2e / g24u2e with early loads): adopted for Q4_1 and
     # Q5_0 (g16u2e) and Q8_0 (g16u2); the float mat-vec at n = 1 with its next batch of weight loads in flight
     # during the products (fpipe, slower), 8 warps of one row (adopted), a warp's whole share in one batch (fsteps).
-    # Run AB: the rest with the chained overlapped launches (every variant carries them).
-    "q16e": dict(_BASE, **_early1(("q5_1", "q8_0")),
-                 n1_by_type={**_N1, "q5_1": (16, 2, 1), "q8_0": (16, 2, 1)},
-                 fnwarps=[8, 8] + _BASE["fnwarps"][2:], frpw=[2, 1] + _BASE["frpw"][2:]),
-    "q24e": dict(_BASE, **_early1(("q5_1", "q8_0")),
-                 n1_by_type={**_N1, "q5_1": (24, 2, 1), "q8_0": (24, 2, 1)},
-                 fnwarps=[16, 8] + _BASE["fnwarps"][2:], frpw=[1, 2] + _BASE["frpw"][2:]),
+    # Run AB: the chained overlapped launches (mat-vec kernels releasing their successor at their start)
+    # cost Q4_0/Q4_1/Q5_1 13-35 % on 4096x14336 and gained F16 3 % and the big shape 1-2 %; Q5_1 and Q8_0 with
+    # (16, 2, rotated) and early loads (q16e), with 24 warps (q24e); F16 with 8 or 16 warps of one row at
+    # n <= 2. Run AC: where the mat-vec releases its successor: never (rn), at its start (base), after its row
+    # loop (re); with (16, 2, rotated) and early loads for Q4_0, Q4_1, Q5_1 (re16, rn16).
+    "rn": dict(_BASE, **_EARLY, n1_by_type=_N1, qrelease=0, frelease=0),
+    "re": dict(_BASE, **_EARLY, n1_by_type=_N1, qrelease=2, frelease=2),
+    "re16": dict(_BASE, **_early1(("q4_0", "q5_1")),
+                 n1_by_type={**_N1, **{t: (16, 2, 1) for t in ("q4_0", "q5_1")}}, qrelease=2, frelease=1,
+                 fnwarps=[8, 8] + _BASE["fnwarps"][2:], frpw=[1, 1] + _BASE["frpw"][2:]),
+    "rn16": dict(_BASE, **_early1(("q4_0", "q5_1")),
+                 n1_by_type={**_N1, **{t: (16, 2, 1) for t in ("q4_0", "q5_1")}}, qrelease=0, frelease=1),
 }
 
 SOURCE = """#include "pq_port.h"
@@ -92,8 +97,9 @@ def defines(cfg: dict) -> list[str]:
     for t, (warps, upl, rot) in cfg.get("n1_by_type", {}).items():  # one type's one-column kernel
         out += [f"-DPQ_MMVQ_N1_RESIDENT_{t}=({warps}*32)", f"-DPQ_MMVQ_N1_UPL_{t}={upl}",
                 f"-DPQ_MMVQ_N1_ROTATE_{t}={rot}"]
-    for key, macro in (("fsteps", "PQ_MMVF_STEPS"), ("fpipe", "PQ_MMVF_PIPE")):
-        if key in cfg:  # the float mat-vec: weight steps a batch, pipelined batches
+    for key, macro in (("fsteps", "PQ_MMVF_STEPS"), ("fpipe", "PQ_MMVF_PIPE"), ("qrelease", "PQ_MMVQ_RELEASE"),
+                       ("frelease", "PQ_MMVF_RELEASE")):
+        if key in cfg:  # the float mat-vec: weight steps a batch, pipelined batches; where the kernels release
             out.append(f"-D{macro}={cfg[key]}")
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}", f"-DPQ_MMVQ_EARLY_FETCH={cfg.get('early', 0)}",
                   *(f"-DPQ_MMVQ_EARLY_{t}={v}" for t, v in cfg.get("early_by_type", {}).items())]

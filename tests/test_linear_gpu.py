@@ -197,7 +197,11 @@ def test_linear_chain_without_syncs(dev):
     synchronized one by one; a missing wait shows up as a different (or NaN) layer."""
     k = 4096
     types = ["Q4_K", "F16", "Q8_0", "IQ4_XS", "BF16", "Q6_K"]
-    ws = [weights(t, k, k, 20 + i).to(dev) for i, t in enumerate(types)] * 2
+    # rows of norm about 1, so the activations keep their scale through twelve layers (Q8_1's fp16 d would
+    # overflow past 127 * 65504)
+    rng = np.random.default_rng(20)
+    ws = [pyquant.quantize((rng.standard_normal((k, k)) / np.sqrt(k)).astype(np.float32), t).to(dev)
+          for t in types] * 2
     x = dev.from_host(activations(1, k, 20))
 
     def chain(sync: bool) -> list[np.ndarray]:

@@ -4,6 +4,15 @@
 #ifndef PQ_MMV_COL_FENCE
 #define PQ_MMV_COL_FENCE 0  // a build that predefines the tuning macros (benchmarks/matmul_variants.py)
 #endif
+// Where a mat-vec kernel releases the kernel after it (pq_release_next; that kernel waits for this grid before
+// it reads x or writes): 0 never, 1 at its start, 2 once its row loop is done. Quantized (PQ_MMVQ_RELEASE) and
+// float (PQ_MMVF_RELEASE) weights.
+#ifndef PQ_MMVQ_RELEASE
+#define PQ_MMVQ_RELEASE 1
+#endif
+#ifndef PQ_MMVF_RELEASE
+#define PQ_MMVF_RELEASE 1
+#endif
 
 // Mat-vec for 1..8 activation columns: dst[c][row] = sum_k W[row][k] * x[c][k] (ggml's mul_mat_vec_q and
 // mul_mat_vec_f). Every weight byte is read from memory once for all columns.
@@ -190,7 +199,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     // ROT: the tile of iteration i is that of round (i + rot) mod iters (a warp keeps its own tiles)
     const int64_t rot = ROT ? (int64_t)(blockIdx.x % (uint32_t)iters) : 0;
     auto tile_of = [&](int64_t i) { return (i + rot < iters ? i + rot : i + rot - iters) * NWARPS + warp; };
-    pq_release_next();  // the next linear's activation kernel may start: it waits for this grid (overlapped launch)
+    if (PQ_MMVQ_RELEASE == 1) pq_release_next();
     fetch(ROT ? tile_of(0) : warp);
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
                          // weight loads are already in flight
@@ -237,6 +246,7 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
             }
         }
     }
+    if (PQ_MMVQ_RELEASE == 2) pq_release_next();
     pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, warp);
 }
 
@@ -360,7 +370,7 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
                 if (e0 + s * NWARPS * STEP < kp) WF::ld(rows[r], e0 + s * NWARPS * STEP, wr[s][r]);
     };
     int64_t e0 = (int64_t)warp * STEP + 4 * lane;
-    pq_release_next();  // the next kernel may start: it waits for this grid before it reads x or writes (overlap)
+    if (PQ_MMVF_RELEASE == 1) pq_release_next();
     fetch(e0);
     pq_wait_previous();  // x comes from the conversion kernel before (overlapped launch)
     for (; e0 < kp; e0 += batch) {
@@ -395,6 +405,7 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
         }
         if (!PIPE && e0 + batch < kp) fetch(e0 + batch);
     }
+    if (PQ_MMVF_RELEASE == 2) pq_release_next();
     pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, warp);
 }
 
