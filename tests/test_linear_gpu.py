@@ -191,12 +191,12 @@ def test_linear_auto_dispatch(dev):
 
 def test_linear_chain_without_syncs(dev):
     """Twelve calls on one stream, each reading the output of the call before, with no synchronization between
-    them. The activation kernels are launched overlapped and wait for the mat-vec before them (which releases
-    its successor at its start) before they read x or rewrite the activation scratch that mat-vec still reads;
-    the float mat-vec reads x in place after the same wait. The outputs are bit-identical to the same calls
-    synchronized one by one; a missing wait shows up as a different (or NaN) layer."""
+    them. Every kernel of the path is launched overlapped; the float mat-vec releases its successor at its start
+    (an activation kernel or another float mat-vec), which must wait for it before it reads x or rewrites the
+    activation scratch that a mat-vec still reads. The outputs are bit-identical to the same calls synchronized
+    one by one; a missing wait shows up as a different (or NaN) layer."""
     k = 4096
-    types = ["Q4_K", "F16", "Q8_0", "IQ4_XS", "BF16", "Q6_K"]
+    types = ["Q4_K", "F16", "BF16", "Q8_0", "IQ4_XS", "Q6_K"]  # a float mat-vec after each kind
     # rows of norm about 1, so the activations keep their scale through twelve layers (Q8_1's fp16 d would
     # overflow past 127 * 65504)
     rng = np.random.default_rng(20)

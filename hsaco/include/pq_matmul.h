@@ -45,7 +45,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_UPL_8 1
 #define PQ_MMVQ_UPL_MAX_q8_K 2
 #define PQ_MMVF_RPW_1 1
-#define PQ_MMVF_RPW_2 2
+#define PQ_MMVF_RPW_2 1
 #define PQ_MMVF_RPW_3 2
 #define PQ_MMVF_RPW_4 4
 #define PQ_MMVF_RPW_5 2
@@ -53,7 +53,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVF_RPW_7 2
 #define PQ_MMVF_RPW_8 2
 #define PQ_MMVF_NWARPS_1 8
-#define PQ_MMVF_NWARPS_2 4
+#define PQ_MMVF_NWARPS_2 8
 #define PQ_MMVF_NWARPS_3 4
 #define PQ_MMVF_NWARPS_4 4
 #define PQ_MMVF_NWARPS_5 4
@@ -62,8 +62,10 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVF_NWARPS_8 4
 #define PQ_MMV_COL_FENCE 0
 #define PQ_MMVQ_EARLY_FETCH 0xfe
+#define PQ_MMVQ_EARLY_q4_0 0xff
 #define PQ_MMVQ_EARLY_q4_1 0xff
 #define PQ_MMVQ_EARLY_q5_0 0xff
+#define PQ_MMVQ_EARLY_q5_1 0xff
 #define PQ_MMVQ_EARLY_q8_0 0xfc
 #define PQ_MMVQ_EARLY_q3_K 0x0
 #define PQ_MMVQ_EARLY_q4_K 0x0
@@ -71,7 +73,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_EARLY_iq4_xs 0xff
 #define PQ_MMVQ_EARLY_mxfp4 0xff
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ == 900
-#define PQ_MMVQ_N1_RESIDENT_q4_0 (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_RESIDENT_q4_0 PQ_MATMUL_RESIDENT
 #define PQ_MMVQ_N1_UPL_q4_0 2
 #define PQ_MMVQ_N1_ROTATE_q4_0 1
 #define PQ_MMVQ_N1_RESIDENT_q4_1 PQ_MATMUL_RESIDENT
@@ -80,7 +82,7 @@ static_assert(PQ_WARP_SIZE == 32, "pq_matmul.h: nvidia has 32-lane waves");
 #define PQ_MMVQ_N1_RESIDENT_q5_0 PQ_MATMUL_RESIDENT
 #define PQ_MMVQ_N1_UPL_q5_0 2
 #define PQ_MMVQ_N1_ROTATE_q5_0 1
-#define PQ_MMVQ_N1_RESIDENT_q5_1 (24 * PQ_WARP_SIZE)
+#define PQ_MMVQ_N1_RESIDENT_q5_1 PQ_MATMUL_RESIDENT
 #define PQ_MMVQ_N1_UPL_q5_1 2
 #define PQ_MMVQ_N1_ROTATE_q5_1 1
 #define PQ_MMVQ_N1_RESIDENT_q8_0 PQ_MATMUL_RESIDENT

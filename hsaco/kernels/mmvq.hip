@@ -6,9 +6,12 @@
 #endif
 // Where a mat-vec kernel releases the kernel after it (pq_release_next; that kernel waits for this grid before
 // it reads x or writes): 0 never, 1 at its start, 2 once its row loop is done. Quantized (PQ_MMVQ_RELEASE) and
-// float (PQ_MMVF_RELEASE) weights.
+// float (PQ_MMVF_RELEASE) weights. H100, session 8 run AC (benchmarks/NOTES.md): the float mat-vec at its start
+// (F16 n = 1 41.5 -> 40.3 us on 4096x14336: the next call's weight loads start under its tail); the quantized
+// ones never (at the start: Q4_0/Q4_1/Q5_1 +13-35 % where the weights fit the L2; after the loop: within 1 %
+// at n = 1, 3-7 % slower for some types at n = 2 and Q6_K at n = 8).
 #ifndef PQ_MMVQ_RELEASE
-#define PQ_MMVQ_RELEASE 1
+#define PQ_MMVQ_RELEASE 0
 #endif
 #ifndef PQ_MMVF_RELEASE
 #define PQ_MMVF_RELEASE 1

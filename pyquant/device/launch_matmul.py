@@ -102,14 +102,18 @@ MATVEC_TUNING: dict[str, MatVecTune] = {
     # compiled for 24 warps an SM (85 registers) with 2 units per lane, its blocks starting their rows at
     # rotated tiles, for Q4_0, Q4_1, Q5_1 (through pyquant.linear on 4096x14336: -3.5, -4, -1 %); rotation
     # alone for Q8_0 and Q5_K (-2.4, -2.5 %). Q4_K, Q6_K and IQ4_XS gained with them in the variant harness but
-    # lost 2-4 % through pyquant.linear; the other types lose with either.
+    # lost 2-4 % through pyquant.linear; the other types lose with either. Session 8 (runs AA-AC): 16 warps an SM
+    # with 2 units per lane, rotated, and early tile loads at n = 1 for Q4_0, Q4_1, Q5_0, Q5_1 (-5, -6, -6,
+    # -2.6 % on 4096x14336, up to +2 % on 28672x8192), without early loads for Q8_0 (-2.9 / -2.6 %); the float
+    # mat-vec with 8 warps of one row at n = 1 and 2 (F16 43.5 -> 41.5 us at n = 1 with 4 warps of 2 rows).
     "nvidia": MatVecTune(nwarps=(1,) * 8, rows_per_warp=(2, 2, 2, 2, 2, 2, 2, 2),
                          units_per_lane=(4, 2, 1, 1, 1, 1, 1, 1), warp=32, max_units_per_lane=(("q8_K", 2),),
-                         f_rows_per_warp=(1, 2, 2, 4, 2, 2, 2, 2), f_nwarps=(8, 4, 4, 4, 4, 4, 4, 4),
+                         f_rows_per_warp=(1, 1, 2, 4, 2, 2, 2, 2), f_nwarps=(8, 8, 4, 4, 4, 4, 4, 4),
                          early_fetch=0b11111110,
-                         early_fetch_by_type=(("q4_1", 0xFF), ("q5_0", 0xFF), ("q8_0", 0b11111100), ("q3_K", 0),
-                                              ("q4_K", 0), ("iq4_nl", 0xFF), ("iq4_xs", 0xFF), ("mxfp4", 0xFF)),
-                         n1_by_type=(("q4_0", 24, 2, 1), ("q4_1", 16, 2, 1), ("q5_0", 16, 2, 1), ("q5_1", 24, 2, 1),
+                         early_fetch_by_type=(("q4_0", 0xFF), ("q4_1", 0xFF), ("q5_0", 0xFF), ("q5_1", 0xFF),
+                                              ("q8_0", 0b11111100), ("q3_K", 0), ("q4_K", 0), ("iq4_nl", 0xFF),
+                                              ("iq4_xs", 0xFF), ("mxfp4", 0xFF)),
+                         n1_by_type=(("q4_0", 16, 2, 1), ("q4_1", 16, 2, 1), ("q5_0", 16, 2, 1), ("q5_1", 16, 2, 1),
                                      ("q8_0", 16, 2, 1), ("q5_K", 16, 4, 1))),
     # CDNA: 64 KiB of LDS per CU, so a block's tiles stay under 8 KiB (4 waves per SIMD): one row for the 34-
     # to 292-byte blocks; Q3_K's decoder needs the registers of a second row, and from 5 columns on the 128
@@ -297,8 +301,8 @@ def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
     threads = QUANTIZE_THREADS
     gx = -(-(kp // 4) // threads)
     gy = max(1, min(65535, int(n)))
-    # overlap: the activation kernels wait (pq_wait_previous) for the kernel before them (a mat-vec releases the
-    # next kernel at its start) before reading x or writing; their launch overlaps that kernel's tail
+    # overlap: the activation kernels wait (pq_wait_previous) for the kernel before them before reading x or
+    # writing (the float mat-vec releases its successor at its start: mmvq.hip's PQ_MMVF_RELEASE)
     return LaunchSpec(quantize_kernel_name(x_dtype, split), (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS,
                       overlap=True)
 
@@ -334,8 +338,8 @@ def matvec_spec(qtype: QTypeLike, ncols: int, m: int, arch: str) -> LaunchSpec:
     if grid >= 2**31:
         raise ValueError(f"too many weight rows for one launch: {m}")
     # overlap: the mat-vec kernels wait (pq_wait_previous) for the activation kernel before them before reading
-    # activations or writing dst, so their weight loads start while it finishes; they release the kernel after
-    # them (pq_release_next) at their start: the next linear's activation kernel, which waits in turn
+    # activations or writing dst, so their weight loads start while it finishes; the float ones release the
+    # kernel after them at their start (PQ_MMVF_RELEASE), which waits in turn
     return LaunchSpec(name, (grid, 1, 1), (nw * tune.warp, 1, 1), 0, MMV_ARGS, overlap=True)
 
 
