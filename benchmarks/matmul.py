@@ -282,7 +282,7 @@ def kernel_split(dev, timer, q, x, n, m, k) -> dict:
     act = dev.empty((n * ka + n * ka // 32 * 4,), "uint8")
     out = dev.empty((n, m), "float32")
     st = q._device
-    qspec = lm.quantize_spec("f32", n, k, True)
+    qspec = lm.quantize_spec("f32", n, k, True, lm.act_interleaved(q.qtype))
     mspec = lm.matvec_spec(q.qtype, n, m, dev.arch)
     dev.launch(qspec, (x.ptr, act.ptr, n, k, k, ka))
     margs = (st.ptr, act.ptr, act.ptr + n * ka, out.ptr, m, k, st.row_stride, ka, m)
@@ -373,15 +373,16 @@ def run_variants(dev, timer, directory, rng):
                 block = (nw * 32, 1, 1)
                 from pyquant.device.runtime import pack_args
 
+                interleaved = quantized and lm.act_interleaved(t)
                 # float32 rows of kp floats are read in place, as pyquant.linear does
                 xin = x.ptr if not quantized and k == kp else act.ptr
                 margs = pack_args(lm.MMV_ARGS, (st.ptr, xin, act.ptr + n * kp, out.ptr, m, k, st.row_stride,
                                                 k if xin == x.ptr else kp, m))
 
                 def enqueue(s, quantized=quantized, x=x, act=act, fn=fn, grid=grid, block=block, margs=margs, n=n,
-                            k=k, kp=kp, act_kernel=True, matvec=True):
+                            k=k, kp=kp, il=interleaved, act_kernel=True, matvec=True):
                     if act_kernel and quantized:
-                        dev.launch(lm.quantize_spec("f32", n, k, True), (x.ptr, act.ptr, n, k, k, kp), s)
+                        dev.launch(lm.quantize_spec("f32", n, k, True, il), (x.ptr, act.ptr, n, k, k, kp), s)
                     elif act_kernel and k != kp:
                         dev.launch(lm.convert_spec("f32", "f32", n, k), (x.ptr, act.ptr, n, k, k, kp), s)
                     if matvec:

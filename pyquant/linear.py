@@ -164,7 +164,8 @@ def _linear_device(x: Any, w: QTensor, out: Any, path: str, gemm_dtype: str, str
         if lay.is_quantized:
             ka = lm.padded_act(k)
             act = _scratch_buffer(dev, stream, "act", n * ka + n * (ka // 32) * 4)
-            dev.launch(lm.quantize_spec(xd, n, k, True), (xa.ptr, act, n, k, xs, ka), stream)
+            dev.launch(lm.quantize_spec(xd, n, k, True, lm.act_interleaved(w.qtype)), (xa.ptr, act, n, k, xs, ka),
+                       stream)
             aq, ads = act, act + n * ka
             for c0 in range(0, n, lm.MAX_NCOLS):
                 nc = min(lm.MAX_NCOLS, n - c0)

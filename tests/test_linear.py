@@ -128,7 +128,8 @@ def gpu(request):
 @pytest.mark.parametrize("k", [32, 480, 1536])
 def test_quantize_q8_1_kernel_is_the_cpu_bytes(gpu, x_dtype, k):
     """quantize_q8_1_<in>: the CPU's Q8_1 bytes, blocks past k zero; the split layout holds the same quants,
-    the same d and the exact sum of the quants."""
+    the same d and the exact sum of the quants; the interleaved layout the same bytes as the split one, each
+    block's quants in the order x0, x16, x1, x17, ..., x15, x31."""
     n = 3
     x = activations(n, k, k) * np.float32(1e-3)
     x[1, :32] = 0.0  # an all-zero block: d = 0
@@ -155,6 +156,11 @@ def test_quantize_q8_1_kernel_is_the_cpu_bytes(gpu, x_dtype, k):
     np.testing.assert_array_equal((ds[:, : k // 32] & 0xFFFF).astype(np.uint16), blocks[:, :, :2].copy().view(np.uint16)[..., 0])
     sums = blocks[:, :, 4:].view(np.int8).astype(np.int64).sum(axis=2)
     np.testing.assert_array_equal((ds[:, : k // 32] >> 16).astype(np.uint16).view(np.int16), sums)
+    il = gpu.quantize_q8_1_as(xin, x_dtype, split=True, interleaved=True)
+    np.testing.assert_array_equal(il[n * ka:], split[n * ka:])
+    order = np.stack([np.arange(16), np.arange(16, 32)], axis=1).reshape(32)  # 0, 16, 1, 17, ...
+    qil = il[: n * ka].reshape(n, ka // 1024, 2, 32, 16).transpose(0, 1, 3, 2, 4).reshape(n, ka // 32, 32)
+    np.testing.assert_array_equal(qil, qs.view(np.uint8).reshape(n, ka // 32, 32)[:, :, order])
 
 
 @needs_cxx

@@ -48,25 +48,21 @@ PQ_INLINE uint32_t pq_lut16(uint32_t idx, uint32_t t0, uint32_t t1, uint32_t t2,
 }
 
 // The table entries of the eight 4-bit indices packed in v (a Q4_0-style word: the low nibbles of its four bytes
-// are elements 0..3 of a 32-element group, the high nibbles elements 16..19): lo gets the low nibbles' entries,
-// hi the high nibbles'. With PRMT the nibbles serve as selectors as they lie, two half-words at a time, and two
-// more PRMTs sort the bytes: 8 permutes for 8 entries (the byte-index form above takes 10).
-PQ_INLINE void pq_lut16_nibbles(uint32_t v, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3, uint32_t& lo,
-                                uint32_t& hi) {
+// are elements 0..3 of a 32-element group, the high nibbles elements 16..19), in the order PRMT yields them with
+// the nibbles as selectors as they lie: e0 = the entries of lo0, hi0, lo1, hi1 (bytes 0 and 1 of v, low nibble
+// first), e1 those of lo2, hi2, lo3, hi3 (6 permutes; the activations are laid out to match: the interleaved
+// layout of pyquant/device/launch_matmul.py). With v_perm the indices are interleaved first (2 permutes).
+PQ_INLINE void pq_lut16_nibbles_il(uint32_t v, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3, uint32_t& e0,
+                                   uint32_t& e1) {
 #if defined(PQ_LUT_PRMT)
-    const uint32_t half = 0x32103210u | ((v & 0x88888888u) >> 1);  // per nibble: its byte, + 4 for the high half
-    uint32_t r[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        const uint32_t s = v >> (16 * i);  // nibbles lo(2i), hi(2i), lo(2i+1), hi(2i+1)
-        const uint32_t a = pq_prmt(t0, t1, s), b = pq_prmt(t2, t3, s);
-        r[i] = pq_prmt(a, b, half >> (16 * i));
-    }
-    lo = pq_prmt(r[0], r[1], 0x6420u);
-    hi = pq_prmt(r[0], r[1], 0x7531u);
+    const uint32_t half = 0x32103210u | ((v & 0x88888888u) >> 1);
+    const uint32_t s1 = v >> 16;
+    e0 = pq_prmt(pq_prmt(t0, t1, v), pq_prmt(t2, t3, v), half);
+    e1 = pq_prmt(pq_prmt(t0, t1, s1), pq_prmt(t2, t3, s1), half >> 16);
 #else
-    lo = pq_lut16(v & 0x0F0F0F0Fu, t0, t1, t2, t3);
-    hi = pq_lut16((v >> 4) & 0x0F0F0F0Fu, t0, t1, t2, t3);
+    const uint32_t lo = v & 0x0F0F0F0Fu, hi = (v >> 4) & 0x0F0F0F0Fu;
+    e0 = pq_lut16(pq_vperm(hi, lo, 0x05010400u), t0, t1, t2, t3);
+    e1 = pq_lut16(pq_vperm(hi, lo, 0x07030602u), t0, t1, t2, t3);
 #endif
 }
 

@@ -443,11 +443,13 @@ struct vdq_q8_K {
 
 // ---------------------------------------------------------------------------------------------- table types
 
-// The 32 table values of a Q4_0-style nibble block (4 words: low nibbles are elements 0..15, high 16..31).
+// The 32 table values of a Q4_0-style nibble block (4 words: low nibbles are elements 0..15, high 16..31) in the
+// interleaved order x0, x16, x1, x17, ... of their activations (the table types' mat-vec reads the interleaved
+// activation layout: launch_matmul.ACT_INTERLEAVED_TYPES).
 PQ_INLINE void pq_lut16_unit(const uint32_t (&v)[4], uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3,
                              uint32_t (&q)[8]) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) pq_lut16_nibbles(v[i], t0, t1, t2, t3, q[i], q[4 + i]);
+    for (int i = 0; i < 4; ++i) pq_lut16_nibbles_il(v[i], t0, t1, t2, t3, q[2 * i], q[2 * i + 1]);
 }
 
 // A unit of 32 int8 table values times one float scale (the table types): its dot product.

@@ -68,7 +68,9 @@ PQ_INLINE int64_t pq_mmvq_act_offset(int64_t i0) {
     return 1024 * g + (b < 16 ? 16 * j + b : 512 + 16 * j + (b - 16));
 }
 
-template <class X, bool SPLIT>
+// LAYOUT: 0 plain Q8_1 blocks, 1 the mat-vec layout, 2 its interleaved variant (each block's quants ordered x0,
+// x16, x1, x17, ...: lane l < 4 of a block's 8 pairs its 4 quants with lane l + 4's, one shuffle)
+template <class X, int LAYOUT>
 PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k,
                                   int64_t x_row_stride, int64_t kp) {
     pq_release_next();   // the mat-vec launched after this may start: it waits for this grid before reading
@@ -82,7 +84,21 @@ PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__
         const pq_q8_1_quad q = pq_quantize_q8_1_quad(v);
         const int64_t blk = i0 / 32;
         const int lane8 = (int)((i0 / 4) & 7);
-        if (SPLIT) {
+        if (LAYOUT == 2) {
+            // lane8 < 4 holds x[b..b+3], lane8 + 4 x[b+16..b+19] (b = 4 lane8): the first writes x_b, x_b+16,
+            // x_b+1, x_b+17 at interleaved position 2b, the second x_b+2, x_b+18, x_b+3, x_b+19 at 2b + 4
+            const uint32_t other = (uint32_t)pq_shfl_xor<8>((int)q.packed, 4);
+            const bool first = lane8 < 4;
+            const uint32_t lo = first ? q.packed : other, hi = first ? other : q.packed;  // x_b.., x_b+16..
+            const uint32_t w = first ? (lo & 0xFFu) | ((hi & 0xFFu) << 8) | ((lo & 0xFF00u) << 8) | ((hi & 0xFF00u) << 16)
+                                     : ((lo >> 16) & 0xFFu) | ((hi >> 8) & 0xFF00u) | ((lo >> 8) & 0xFF0000u) | (hi & 0xFF000000u);
+            const int64_t pos = first ? 8 * lane8 : 8 * (lane8 - 4) + 4;  // interleaved position, 0..31
+            pq_st_u32((uint8_t*)out + row * kp + pq_mmvq_act_offset(32 * blk + pos), w);
+            if (lane8 == 0) {
+                uint8_t* ds = (uint8_t*)out + n * kp + 4 * (row * (kp / 32) + blk);
+                pq_st_u32(ds, (uint32_t)q.dh | ((uint32_t)(uint16_t)(int16_t)q.sum << 16));
+            }
+        } else if (LAYOUT == 1) {
             pq_st_u32((uint8_t*)out + row * kp + pq_mmvq_act_offset(i0), q.packed);
             if (lane8 == 0) {
                 uint8_t* ds = (uint8_t*)out + n * kp + 4 * (row * (kp / 32) + blk);
@@ -134,12 +150,17 @@ PQ_INLINE void convert_rows(const void* __restrict__ x, void* __restrict__ y, in
     extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_QUANTIZE_THREADS, PQ_MATMUL_RESIDENT) void quantize_q8_1_##IN(                        \
         const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k, int64_t x_row_stride,          \
         int64_t kp) {                                                                                            \
-        quantize_q8_1_rows<pq_x_##IN, false>(x, out, n, k, x_row_stride, kp);                                    \
+        quantize_q8_1_rows<pq_x_##IN, 0>(x, out, n, k, x_row_stride, kp);                                        \
     }                                                                                                            \
     extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_QUANTIZE_THREADS, PQ_MATMUL_RESIDENT) void quantize_mmvq_q8_1_##IN(                   \
         const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k, int64_t x_row_stride,          \
         int64_t kp) {                                                                                            \
-        quantize_q8_1_rows<pq_x_##IN, true>(x, out, n, k, x_row_stride, kp);                                     \
+        quantize_q8_1_rows<pq_x_##IN, 1>(x, out, n, k, x_row_stride, kp);                                        \
+    }                                                                                                            \
+    extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_QUANTIZE_THREADS, PQ_MATMUL_RESIDENT) void quantize_mmvq_il_q8_1_##IN(                \
+        const void* __restrict__ x, void* __restrict__ out, int64_t n, int64_t k, int64_t x_row_stride,          \
+        int64_t kp) {                                                                                            \
+        quantize_q8_1_rows<pq_x_##IN, 2>(x, out, n, k, x_row_stride, kp);                                        \
     }                                                                                                            \
     extern "C" __global__ PQ_LAUNCH_BOUNDS(PQ_CONVERT_THREADS, PQ_MATMUL_RESIDENT) void convert_##IN##_to_f32(                      \
         const void* __restrict__ x, void* __restrict__ y, int64_t n, int64_t k, int64_t x_row_stride,            \

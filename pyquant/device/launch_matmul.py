@@ -13,7 +13,10 @@ The activation layout of the mat-vec kernels (``quantize_mmvq_q8_1_<in>`` writes
 
 These are the bytes of ``pyquant.quantize(x, "Q8_1")`` rearranged, with the rounded ``s = d * sum`` of a Q8_1
 block replaced by the exact sum it rounds. ``quantize_q8_1_<in>`` writes the plain Q8_1 blocks, byte for byte
-the CPU's.
+the CPU's. ``quantize_mmvq_il_q8_1_<in>`` writes the interleaved variant for the table types
+(:data:`ACT_INTERLEAVED_TYPES`): the same, but each block's 32 quants in the order x0, x16, x1, x17, ...,
+x15, x31 before the split into halves, the order their nibble lookup yields (one byte permute per 8 weights
+fewer: pq_lut.h's ``pq_lut16_nibbles_il``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .launch import LaunchSpec
 
 #: the weight types of the quantized mat-vec kernels (everything quantized pyquant supports)
 MMVQ_TYPES = tuple(t for t in SUPPORTED if layout(t).is_quantized)
+#: the weight types whose mat-vec reads the interleaved activation layout (module docstring)
+ACT_INTERLEAVED_TYPES = tuple(t for t in MMVQ_TYPES if ggml_name(t) in ("iq4_nl", "iq4_xs", "mxfp4"))
 #: the float weight types of the float mat-vec kernels
 MMVF_TYPES = tuple(t for t in SUPPORTED if not layout(t).is_quantized)
 #: input dtypes of the activation kernels
@@ -258,9 +263,17 @@ def mmvf_kernel_name(qtype: QTypeLike, ncols: int) -> str:
     return f"mul_mat_vec_{ggml_name(layout(qtype).qtype)}_f32_c{int(ncols)}"
 
 
-def quantize_kernel_name(x_dtype: str, split: bool) -> str:
-    """``quantize_q8_1_f32`` (plain Q8_1 blocks) or ``quantize_mmvq_q8_1_f32`` (the mat-vec layout)."""
-    return f"quantize_{'mmvq_' if split else ''}q8_1_{_x(x_dtype)}"
+def quantize_kernel_name(x_dtype: str, split: bool, interleaved: bool = False) -> str:
+    """``quantize_q8_1_f32`` (plain Q8_1 blocks), ``quantize_mmvq_q8_1_f32`` (the mat-vec layout) or
+    ``quantize_mmvq_il_q8_1_f32`` (its interleaved variant)."""
+    if interleaved and not split:
+        raise ValueError("the interleaved activation layout is a mat-vec layout (split=True)")
+    return f"quantize_{'mmvq_' if split else ''}{'il_' if interleaved else ''}q8_1_{_x(x_dtype)}"
+
+
+def act_interleaved(qtype: QTypeLike) -> bool:
+    """Whether the mat-vec kernels of ``qtype`` read the interleaved activation layout."""
+    return layout(qtype).qtype in ACT_INTERLEAVED_TYPES
 
 
 def convert_kernel_name(x_dtype: str, out: str) -> str:
@@ -272,7 +285,7 @@ def matmul_kernel_names() -> list[str]:
     """Every kernel the matmul path needs in every code object."""
     names = [mmvq_kernel_name(t, c) for t in MMVQ_TYPES for c in range(1, MAX_NCOLS + 1)]
     names += [mmvf_kernel_name(t, c) for t in MMVF_TYPES for c in range(1, MAX_NCOLS + 1)]
-    names += [quantize_kernel_name(x, s) for x in X_DTYPES for s in (False, True)]
+    names += [quantize_kernel_name(x, s, i) for x in X_DTYPES for s, i in ((False, False), (True, False), (True, True))]
     names += [convert_kernel_name(x, o) for x in X_DTYPES for o in ("f32", "f16", "bf16")]
     return names
 
@@ -290,12 +303,13 @@ def _x(dtype: str) -> str:
 ACT_ARGS = ("ptr", "ptr", "i64", "i64", "i64", "i64")  # x, out, n (rows), k, x_row_stride (elements), kp
 
 
-def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
-    """``quantize_[mmvq_]q8_1_<in>(x, out, n, k, x_row_stride, kp)``: ``n`` rows of ``k`` activations.
+def quantize_spec(x_dtype: str, n: int, k: int, split: bool, interleaved: bool = False) -> LaunchSpec:
+    """``quantize_[mmvq_[il_]]q8_1_<in>(x, out, n, k, x_row_stride, kp)``: ``n`` rows of ``k`` activations.
 
     Plain (``split=False``, ``kp = padded(k)``): ``out`` is ``n`` rows of ``kp / 32`` Q8_1 blocks (36 bytes each),
-    blocks past ``k`` zero. Split (``kp = padded_act(k)``): the mat-vec layout of the module docstring. Grid: x
-    over 8-lane groups (one per 32-element block) of a padded row, y over rows.
+    blocks past ``k`` zero. Split (``kp = padded_act(k)``): the mat-vec layout of the module docstring, its
+    interleaved variant with ``interleaved``. Grid: x over 8-lane groups (one per 32-element block) of a padded
+    row, y over rows.
     """
     kp = padded_act(k) if split else padded(k)
     threads = QUANTIZE_THREADS
@@ -303,8 +317,8 @@ def quantize_spec(x_dtype: str, n: int, k: int, split: bool) -> LaunchSpec:
     gy = max(1, min(65535, int(n)))
     # overlap: the activation kernels wait (pq_wait_previous) for the kernel before them before reading x or
     # writing (the float mat-vec releases its successor at its start: mmvq.hip's PQ_MMVF_RELEASE)
-    return LaunchSpec(quantize_kernel_name(x_dtype, split), (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS,
-                      overlap=True)
+    name = quantize_kernel_name(x_dtype, split, interleaved)
+    return LaunchSpec(name, (gx, gy, 1), (threads, 1, 1), 0, ACT_ARGS, overlap=True)
 
 
 def convert_spec(x_dtype: str, out: str, n: int, k: int) -> LaunchSpec:

@@ -96,11 +96,11 @@ class Emulator:
         """``x`` (n, k) float32/float16 (or uint16 bfloat16 bits with dtype name 'bf16' via ``x_dtype``)."""
         return self.quantize_q8_1_as(x, _dtype_name(x), split)
 
-    def quantize_q8_1_as(self, x: np.ndarray, x_dtype: str, split: bool) -> np.ndarray:
+    def quantize_q8_1_as(self, x: np.ndarray, x_dtype: str, split: bool, interleaved: bool = False) -> np.ndarray:
         n, k = x.shape
         kp = lm.padded_act(k) if split else lm.padded(k)
         out = np.full(n * kp + n * kp // 32 * 4 if split else n * (kp // 32) * 36, 0xA5, dtype=np.uint8)  # poison
-        self.act(lm.quantize_spec(x_dtype, n, k, split), x, out, n, k, x.strides[0] // x.itemsize, kp)
+        self.act(lm.quantize_spec(x_dtype, n, k, split, interleaved), x, out, n, k, x.strides[0] // x.itemsize, kp)
         return out
 
     def convert(self, x: np.ndarray, x_dtype: str, out: str) -> np.ndarray:
@@ -120,7 +120,8 @@ class Emulator:
 
         if layout(qtype).is_quantized:
             ka = lm.padded_act(k)
-            act = self.quantize_q8_1_as(np.ascontiguousarray(x, dtype=np.float32), "f32", True)
+            act = self.quantize_q8_1_as(np.ascontiguousarray(x, dtype=np.float32), "f32", True,
+                                        lm.act_interleaved(qtype))
             aq, ads = act[: n * ka], act[n * ka:]
             self.mmv(spec, w_padded, aq, ads, dst, m, k, w_padded.shape[1], ka, m)
         else:
