@@ -363,7 +363,8 @@ def run_variants(dev, timer, directory, rng):
                 quantized = layout(t).is_quantized
                 if quantized:
                     act = dev.empty((n * kp + n * kp // 32 * 4,), "uint8")
-                    nw, rpw = cfg["nwarps"][n - 1], cfg["rpw"][n - 1]
+                    nw = cfg["nwarps"][n - 1]
+                    rpw = min(cfg["rpw"][n - 1], cfg.get("rpw_max", {}).get(lm.ggml_name(t), lm.MAX_NCOLS))
                     fn = dev.backend.get_function(module, lm.mmvq_kernel_name(t, n))
                 else:
                     act = dev.empty((n * kp * 4,), "uint8")

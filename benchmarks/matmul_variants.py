@@ -69,13 +69,12 @@ VARIANTS = {
     # (16, 2, rotated) and early loads (q16e), with 24 warps (q24e); F16 with 8 or 16 warps of one row at
     # n <= 2. Run AC: where the mat-vec releases its successor: never (rn), at its start (base), after its row
     # loop (re); with (16, 2, rotated) and early loads for Q4_0, Q4_1, Q5_1 (re16, rn16).
-    "rn": dict(_BASE, **_EARLY, n1_by_type=_N1, qrelease=0, frelease=0),
-    "re": dict(_BASE, **_EARLY, n1_by_type=_N1, qrelease=2, frelease=2),
-    "re16": dict(_BASE, **_early1(("q4_0", "q5_1")),
-                 n1_by_type={**_N1, **{t: (16, 2, 1) for t in ("q4_0", "q5_1")}}, qrelease=2, frelease=1,
-                 fnwarps=[8, 8] + _BASE["fnwarps"][2:], frpw=[1, 1] + _BASE["frpw"][2:]),
-    "rn16": dict(_BASE, **_early1(("q4_0", "q5_1")),
-                 n1_by_type={**_N1, **{t: (16, 2, 1) for t in ("q4_0", "q5_1")}}, qrelease=0, frelease=1),
+    # Run AD: the table types' interleaved activations (adopted). Run AE: the table types' one-column kernel
+    # with (24 or 16 warps, 2 units, rotated); Q8_0 and Q5_1 with one row a warp (rpw_max) at 4 or 2 units.
+    "t24": dict(_BASE, **_EARLY, n1_by_type={**_N1, **{t: (24, 2, 1) for t in ("iq4_nl", "iq4_xs", "mxfp4")},
+                                            "q8_0": (16, 4, 1)}, rpw_max={"q8_0": 1, "q5_1": 1}),
+    "t16": dict(_BASE, **_EARLY, n1_by_type={**_N1, **{t: (16, 2, 1) for t in ("iq4_nl", "iq4_xs", "mxfp4")},
+                                            "q5_1": (16, 4, 1)}, rpw_max={"q8_0": 1}),
 }
 
 SOURCE = """#include "pq_port.h"
@@ -94,6 +93,10 @@ def defines(cfg: dict) -> list[str]:
     if "n1" in cfg:  # every type's one-column kernel: (warps resident per SM, units per lane, rotate)
         warps, upl, rot = cfg["n1"]
         out += [f"-DPQ_MMVQ_N1_RESIDENT=({warps}*32)", f"-DPQ_MMVQ_N1_UPL={upl}", f"-DPQ_MMVQ_N1_ROTATE={rot}"]
+    nv = lm.MATVEC_TUNING["nvidia"]
+    caps = {**dict(nv.max_rows_per_warp), **cfg.get("rpw_max", {})}  # rows per warp at most, per type
+    out += [f"-DPQ_MMVQ_RPW_MAX_{t}={v}" for t, v in caps.items()]
+    out += [f"-DPQ_MMVQ_UPL_MAX_{t}={v}" for t, v in nv.max_units_per_lane]
     for t, (warps, upl, rot) in cfg.get("n1_by_type", {}).items():  # one type's one-column kernel
         out += [f"-DPQ_MMVQ_N1_RESIDENT_{t}=({warps}*32)", f"-DPQ_MMVQ_N1_UPL_{t}={upl}",
                 f"-DPQ_MMVQ_N1_ROTATE_{t}={rot}"]
