@@ -17,7 +17,6 @@ on the values); the weights of the 4096 x 14336 4-bit types fit in the H100's 50
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import os
@@ -381,13 +380,12 @@ def run_variants(dev, timer, directory, rng):
                                                 k if xin == x.ptr else kp, m))
 
                 def enqueue(s, quantized=quantized, x=x, act=act, fn=fn, grid=grid, block=block, margs=margs, n=n,
-                            k=k, kp=kp, il=interleaved, act_kernel=True, matvec=True):
-                    if act_kernel and quantized:
+                            k=k, kp=kp, il=interleaved):
+                    if quantized:
                         dev.launch(lm.quantize_spec("f32", n, k, True, il), (x.ptr, act.ptr, n, k, k, kp), s)
-                    elif act_kernel and k != kp:
+                    elif k != kp:
                         dev.launch(lm.convert_spec("f32", "f32", n, k), (x.ptr, act.ptr, n, k, k, kp), s)
-                    if matvec:
-                        dev.backend.launch(fn, grid, block, 0, s.handle, margs, overlap=True)  # as pyquant.linear
+                    dev.backend.launch(fn, grid, block, 0, s.handle, margs, overlap=True)  # as pyquant.linear
 
                 us = timer.time_us(enqueue)
                 wbytes = m * row_bytes(t, k)
@@ -400,14 +398,6 @@ def run_variants(dev, timer, directory, rng):
                                 "weight_GBps": wbytes / (us * 1e-6) / 1e9, "rel_diff_to_first": dev_rel})
                 print(f"variant {name:8s} {tname:5s} {m}x{k} n={n}: {us:8.2f} us {wbytes / us / 1e3:7.0f} GB/s"
                       f"{'' if dev_rel < 1e-4 else f'  WRONG: {dev_rel:.2e} from the first variant'}", flush=True)
-                if os.environ.get("VARIANT_SOLO") and name == next(iter(cfgs)) and quantized:
-                    # where the time goes: the mat-vec alone (on the activations just computed) and the
-                    # activation kernel alone, each in a graph of its own
-                    solo = timer.time_us(functools.partial(enqueue, act_kernel=False))
-                    act_us = timer.time_us(functools.partial(enqueue, matvec=False))
-                    results[-1].update(matvec_only_us=solo, act_only_us=act_us)
-                    print(f"  {name} {tname} {m}x{k} n={n}: mat-vec alone {solo:.2f} us, activation kernel alone "
-                          f"{act_us:.2f} us", flush=True)
         dev.backend.unload_module(module)
     return results
 

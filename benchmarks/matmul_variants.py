@@ -100,9 +100,8 @@ def defines(cfg: dict) -> list[str]:
     for t, (warps, upl, rot) in cfg.get("n1_by_type", {}).items():  # one type's one-column kernel
         out += [f"-DPQ_MMVQ_N1_RESIDENT_{t}=({warps}*32)", f"-DPQ_MMVQ_N1_UPL_{t}={upl}",
                 f"-DPQ_MMVQ_N1_ROTATE_{t}={rot}"]
-    for key, macro in (("fsteps", "PQ_MMVF_STEPS"), ("fpipe", "PQ_MMVF_PIPE"), ("qrelease", "PQ_MMVQ_RELEASE"),
-                       ("frelease", "PQ_MMVF_RELEASE")):
-        if key in cfg:  # the float mat-vec: weight steps a batch, pipelined batches; where the kernels release
+    for key, macro in (("qrelease", "PQ_MMVQ_RELEASE"), ("frelease", "PQ_MMVF_RELEASE")):
+        if key in cfg:  # where the quantized / float mat-vec releases the kernel after it (mmvq.hip)
             out.append(f"-D{macro}={cfg[key]}")
     return out + [f"-DPQ_MMV_COL_FENCE={cfg.get('fence', 0)}", f"-DPQ_MMVQ_EARLY_FETCH={cfg.get('early', 0)}",
                   *(f"-DPQ_MMVQ_EARLY_{t}={v}" for t, v in cfg.get("early_by_type", {}).items())]

@@ -344,13 +344,14 @@ typedef pq_wf_16<true> pq_wf_bf16;
 
 // x: float32 [NCOLS][a_stride] (a_stride a multiple of 512 >= k, zero past k; the weight rows are zero-padded
 // to a multiple of 512 too). Warp w of the block takes steps w, w + NWARPS, ... of 8W elements; the weight
-// loads of STEPS of its steps go out together (a batch) before their products. PIPE: the next batch's loads go
-// out before the current batch's products (twice the registers for weights in flight), else after them. The
-// first batch's loads go out before the wait for the kernel before: the weights do not depend on it.
-template <class WF, int NCOLS, int NWARPS, int RPW, int STEPS, bool PIPE>
+// loads of STEPS of its steps go out together (a batch) after the products of the batch before (issuing them
+// before, with twice the registers, was 4 % slower: benchmarks/NOTES.md, run AA). The first batch's loads go
+// out before the wait for the kernel before: the weights do not depend on it.
+template <class WF, int NCOLS, int NWARPS, int RPW>
 PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restrict__ x, float* __restrict__ dst,
                              int64_t m, int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) {
     constexpr int W = PQ_WARP_SIZE;
+    constexpr int STEPS = 64 / (8 * WF::SIZE) / NCOLS > 1 ? 64 / (8 * WF::SIZE) / NCOLS : 1;
     constexpr int STEP = 8 * W;
     const int tid = (int)threadIdx.x, lane = tid % W, warp = tid / W;
     const int64_t row0 = (int64_t)blockIdx.x * RPW;
@@ -377,19 +378,13 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
     fetch(e0);
     pq_wait_previous();  // x comes from the conversion kernel before (overlapped launch)
     for (; e0 < kp; e0 += batch) {
-        typename WF::raw cur[STEPS][RPW];
-#pragma unroll
-        for (int s = 0; s < STEPS; ++s)
-#pragma unroll
-            for (int r = 0; r < RPW; ++r) cur[s][r] = wr[s][r];
-        if (PIPE && e0 + batch < kp) fetch(e0 + batch);
 #pragma unroll
         for (int s = 0; s < STEPS; ++s) {
             const int64_t e = e0 + s * NWARPS * STEP;
             if (e < kp) {
                 float wv[RPW][8];
 #pragma unroll
-                for (int r = 0; r < RPW; ++r) WF::cvt(cur[s][r], wv[r]);
+                for (int r = 0; r < RPW; ++r) WF::cvt(wr[s][r], wv[r]);
 #pragma unroll
                 for (int c = 0; c < NCOLS; ++c) {
                     const float* xc = x + c * a_stride + e;
@@ -406,23 +401,10 @@ PQ_INLINE void mul_mat_vec_f(const uint8_t* __restrict__ w, const float* __restr
                 }
             }
         }
-        if (!PIPE && e0 + batch < kp) fetch(e0 + batch);
+        if (e0 + batch < kp) fetch(e0 + batch);
     }
     if (PQ_MMVF_RELEASE == 2) pq_release_next();
     pq_reduce_store<W, NWARPS, RPW, NCOLS>(acc, dst, row0, m, dst_stride, lane, warp);
-}
-
-// weight steps per batch of the float mat-vec (PQ_MMVF_STEPS: a build's own; 0: 64 bytes of weights a lane per
-// row, at least one step) and its pipelining (PQ_MMVF_PIPE)
-#ifndef PQ_MMVF_STEPS
-#define PQ_MMVF_STEPS 0
-#endif
-#ifndef PQ_MMVF_PIPE
-#define PQ_MMVF_PIPE 0
-#endif
-template <class WF, int NCOLS>
-PQ_INLINE constexpr int pq_mmvf_steps() {
-    return PQ_MMVF_STEPS ? PQ_MMVF_STEPS : 64 / (8 * WF::SIZE) / NCOLS > 1 ? 64 / (8 * WF::SIZE) / NCOLS : 1;
 }
 
 #define PQ_MMVF_KERNEL(TYPE, NC)                                                                                 \
@@ -430,9 +412,9 @@ PQ_INLINE constexpr int pq_mmvf_steps() {
         const void* __restrict__ w, const void* __restrict__ x, const void* __restrict__ unused,                 \
         float* __restrict__ dst, int64_t m, int64_t k, int64_t w_stride, int64_t a_stride, int64_t dst_stride) { \
         (void)unused;                                                                                            \
-        mul_mat_vec_f<pq_wf_##TYPE, NC, PQ_MMVF_NWARPS_##NC, PQ_MMVF_RPW_##NC, pq_mmvf_steps<pq_wf_##TYPE, NC>(),      \
-                      PQ_MMVF_PIPE != 0>((const uint8_t*)w, (const float*)x, dst, m, k, w_stride, a_stride,      \
-                                         dst_stride);                                                            \
+        mul_mat_vec_f<pq_wf_##TYPE, NC, PQ_MMVF_NWARPS_##NC, PQ_MMVF_RPW_##NC>((const uint8_t*)w, (const float*)x, \
+                                                                              dst, m, k, w_stride, a_stride,     \
+                                                                              dst_stride);                       \
     }
 
 #define PQ_MMVF_KERNELS(TYPE) \

@@ -84,22 +84,20 @@ PQ_INLINE void quantize_q8_1_rows(const void* __restrict__ x, void* __restrict__
         const pq_q8_1_quad q = pq_quantize_q8_1_quad(v);
         const int64_t blk = i0 / 32;
         const int lane8 = (int)((i0 / 4) & 7);
-        if (LAYOUT == 2) {
-            // lane8 < 4 holds x[b..b+3], lane8 + 4 x[b+16..b+19] (b = 4 lane8): the first writes x_b, x_b+16,
-            // x_b+1, x_b+17 at interleaved position 2b, the second x_b+2, x_b+18, x_b+3, x_b+19 at 2b + 4
-            const uint32_t other = (uint32_t)pq_shfl_xor<8>((int)q.packed, 4);
-            const bool first = lane8 < 4;
-            const uint32_t lo = first ? q.packed : other, hi = first ? other : q.packed;  // x_b.., x_b+16..
-            const uint32_t w = first ? (lo & 0xFFu) | ((hi & 0xFFu) << 8) | ((lo & 0xFF00u) << 8) | ((hi & 0xFF00u) << 16)
-                                     : ((lo >> 16) & 0xFFu) | ((hi >> 8) & 0xFF00u) | ((lo >> 8) & 0xFF0000u) | (hi & 0xFF000000u);
-            const int64_t pos = first ? 8 * lane8 : 8 * (lane8 - 4) + 4;  // interleaved position, 0..31
-            pq_st_u32((uint8_t*)out + row * kp + pq_mmvq_act_offset(32 * blk + pos), w);
-            if (lane8 == 0) {
-                uint8_t* ds = (uint8_t*)out + n * kp + 4 * (row * (kp / 32) + blk);
-                pq_st_u32(ds, (uint32_t)q.dh | ((uint32_t)(uint16_t)(int16_t)q.sum << 16));
+        if (LAYOUT != 0) {
+            uint32_t w = q.packed;
+            int64_t e = i0;  // the element position of the word's first byte (interleaved in layout 2)
+            if (LAYOUT == 2) {
+                // lane8 < 4 holds x[b..b+3], lane8 + 4 x[b+16..b+19] (b = 4 lane8): the first writes x_b, x_b+16,
+                // x_b+1, x_b+17 at interleaved position 2b, the second x_b+2, x_b+18, x_b+3, x_b+19 at 2b + 4
+                const uint32_t other = (uint32_t)pq_shfl_xor<8>((int)q.packed, 4);
+                const bool first = lane8 < 4;
+                const uint32_t lo = first ? q.packed : other, hi = first ? other : q.packed;  // x_b.., x_b+16..
+                w = first ? (lo & 0xFFu) | ((hi & 0xFFu) << 8) | ((lo & 0xFF00u) << 8) | ((hi & 0xFF00u) << 16)
+                          : ((lo >> 16) & 0xFFu) | ((hi >> 8) & 0xFF00u) | ((lo >> 8) & 0xFF0000u) | (hi & 0xFF000000u);
+                e = 32 * blk + (first ? 8 * lane8 : 8 * (lane8 - 4) + 4);
             }
-        } else if (LAYOUT == 1) {
-            pq_st_u32((uint8_t*)out + row * kp + pq_mmvq_act_offset(i0), q.packed);
+            pq_st_u32((uint8_t*)out + row * kp + pq_mmvq_act_offset(e), w);
             if (lane8 == 0) {
                 uint8_t* ds = (uint8_t*)out + n * kp + 4 * (row * (kp / 32) + blk);
                 pq_st_u32(ds, (uint32_t)q.dh | ((uint32_t)(uint16_t)(int16_t)q.sum << 16));
