@@ -292,15 +292,6 @@ PQ_INLINE void pq_release_next() {
 #endif
 }
 
-// A hint: start moving the 128-byte line that holds p into the L2 (NVIDIA; a no-op on AMD). Nothing waits for it.
-PQ_INLINE void pq_prefetch_l2(const void* p) {
-#if defined(__CUDA_ARCH__)
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-#else
-    (void)p;
-#endif
-}
-
 PQ_INLINE uint32_t pq_f32_bits(float f) {
     return __builtin_bit_cast(uint32_t, f);
 }

@@ -16,11 +16,6 @@
 #ifndef PQ_MMVF_RELEASE
 #define PQ_MMVF_RELEASE 1
 #endif
-// Tiles 1..PQ_MMVQ_L2_AHEAD of each warp's rows are prefetched into the L2 before the wait for the activation
-// kernel (the first tile's loads are in flight in registers by then)
-#ifndef PQ_MMVQ_L2_AHEAD
-#define PQ_MMVQ_L2_AHEAD 0
-#endif
 
 // Mat-vec for 1..8 activation columns: dst[c][row] = sum_k W[row][k] * x[c][k] (ggml's mul_mat_vec_q and
 // mul_mat_vec_f). Every weight byte is read from memory once for all columns.
@@ -209,16 +204,6 @@ PQ_INLINE void mul_mat_vec_q(const uint8_t* __restrict__ w, const int8_t* __rest
     auto tile_of = [&](int64_t i) { return (i + rot < iters ? i + rot : i + rot - iters) * NWARPS + warp; };
     if (PQ_MMVQ_RELEASE == 1) pq_release_next();
     fetch(ROT ? tile_of(0) : warp);
-#pragma unroll
-    for (int a = 1; a <= PQ_MMVQ_L2_AHEAD; ++a) {
-        const int64_t t = ROT ? tile_of(a) : a * NWARPS + warp;
-        if (a < iters && t < ntiles) {
-#pragma unroll
-            for (int r = 0; r < RPW; ++r)
-                for (int off = lane * 128; off < TB && row0 + r < m && t * TB + off < w_stride; off += W * 128)
-                    pq_prefetch_l2(w + (row0 + r) * w_stride + t * TB + off);
-        }
-    }
     pq_wait_previous();  // the activations come from the kernel before (overlapped launch): its first tile's
                          // weight loads are already in flight
     for (int64_t it = 0; it < iters; ++it) {

@@ -29,7 +29,6 @@
 #define PQ_LAUNCH_BOUNDS(threads, resident)
 inline void pq_wait_previous() {}  // programmatic dependent launch: nothing to overlap here
 inline void pq_release_next() {}
-inline void pq_prefetch_l2(const void*) {}
 
 struct pq_uint3 {
     unsigned int x, y, z;
