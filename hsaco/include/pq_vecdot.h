@@ -507,13 +507,9 @@ struct vdq_mxfp4 : pq_vdq_table {
 
 // ---------------------------------------------------------------------------------------------- ternary types
 // Trits xi in {0, 1, 2} for (xi - 1) * d (pyquant/cpu/ternary.py spells out both layouts): sum((xi - 1) * a) is
-// dot(xi, a) - sum(a), with the activation unit's exact sum of quants a.s. |dot| <= 32 * 2 * 127, exact.
-struct pq_vdq_ternary {
-    static constexpr bool HALF_SUMS = false;
-    struct unit {
-        uint32_t q[8];
-        float d;
-    };
+// dot(xi, a) - sum(a), with the activation unit's exact sum of quants a.s. |dot| <= 32 * 2 * 127, exact. The
+// unit is the table types' (32 int8 values and one float scale); only the dot product differs.
+struct pq_vdq_ternary : pq_vdq_table {
     static PQ_INLINE float dot(const unit& w, const pq_act_unit& a) {
         return a.d * (w.d * (float)(pq_dot8(w.q, a.q, 0) - a.s));
     }

@@ -77,6 +77,17 @@ def _pack5(acc):
     return np.uint8((np.uint32(acc) * np.uint32(256) + np.uint32(242)) // np.uint32(243))
 
 
+@njit(**JIT, inline="always")
+def _pack_runs(x, r, out, dst, e, nbytes, width, id):
+    """``nbytes`` qs bytes from ``dst`` on, ``width`` at a time: byte ``m`` of a run holds the trits of elements
+    ``e + m + width * n`` (n = 0..4), the next run starts ``5 * width`` elements later. Returns the element after."""
+    for j in range(0, nbytes, width):
+        for m in range(width):
+            out[r, dst + j + m] = _pack5(_base3(x, r, e + m, width, 5, id))
+        e += 5 * width
+    return e
+
+
 @njit(**PJIT)
 def quantize_rows_tq1_0(x, out, bad):
     """ggml's quantize_row_tq1_0_ref (quantize_tq1_0 ignores quant_weights), row by row."""
@@ -90,15 +101,8 @@ def quantize_rows_tq1_0(x, out, bad):
             p = ib * T1_B
             d, id = _block_scale(x, r, base)
             put_half(out, r, p + T1_D, d)
-            e = base
-            for j in range(0, n32, 32):
-                for m in range(32):
-                    out[r, p + T1_QS + j + m] = _pack5(_base3(x, r, e + m, 32, 5, id))
-                e += 5 * 32
-            for j in range(n32, T1_NQS, 16):
-                for m in range(16):
-                    out[r, p + T1_QS + j + m] = _pack5(_base3(x, r, e + m, 16, 5, id))
-                e += 5 * 16
+            e = _pack_runs(x, r, out, p + T1_QS, base, n32, 32, id)
+            e = _pack_runs(x, r, out, p + T1_QS + n32, e, T1_NQS - n32, 16, id)
             for j in range(T1_NQH):  # four trits, then the first one moved to the top: a fifth trit of 0
                 out[r, p + T1_QH + j] = _pack5(_base3(x, r, e + j, T1_NQH, 4, id) * np.uint32(3))
 
@@ -140,6 +144,17 @@ def _untrit_run(data, r, src, out, dst, count, n, d):
 
 
 @njit(**JIT, inline="always")
+def _untrit_runs(data, r, src, out, e, nbytes, width, d):
+    """The inverse of :func:`_pack_runs`: ``nbytes`` qs bytes from ``src`` on, ``width`` at a time, five trits
+    each, into ``out[r, e:]``. Returns the element after."""
+    for j in range(0, nbytes, width):
+        for n in range(5):
+            _untrit_run(data, r, src + j, out, e, width, n, d)
+            e += width
+    return e
+
+
+@njit(**JIT, inline="always")
 def _runs(n, nb):
     """32 (elements a run of qs bytes covers), computed so that LLVM cannot see it: a constant-trip inner loop is
     fully unrolled before the loop vectorizer sees it (pyquant/cpu/legacy.py's module docstring)."""
@@ -155,15 +170,8 @@ def dequantize_rows_tq1_0(data, out):
         for ib in range(nb):
             p = ib * T1_B
             d = get_half(data, r, p + T1_D)
-            e = ib * QK_K
-            for j in range(0, n32, 32):
-                for n in range(5):
-                    _untrit_run(data, r, p + T1_QS + j, out, e, 32, n, d)
-                    e += 32
-            for j in range(n32, T1_NQS, 16):
-                for n in range(5):
-                    _untrit_run(data, r, p + T1_QS + j, out, e, 16, n, d)
-                    e += 16
+            e = _untrit_runs(data, r, p + T1_QS, out, ib * QK_K, n32, 32, d)
+            e = _untrit_runs(data, r, p + T1_QS + n32, out, e, T1_NQS - n32, 16, d)
             for n in range(4):
                 _untrit_run(data, r, p + T1_QH, out, e, T1_NQH, n, d)
                 e += T1_NQH
